@@ -1,0 +1,55 @@
+"""The record of one judged check: what was observed, against what limit, and the outcome."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+
+class Outcome(str, Enum):
+    PASSED = "passed"  # evidence gathered, rule held
+    FAILED = "failed"  # evidence gathered, rule broken by the service (an unreachable target included)
+    INCONCLUSIVE = "inconclusive"  # evidence could not be gathered or is too thin to judge
+    SKIPPED = "skipped"  # not applicable to this service; never counted as a pass
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # stable id, e.g. "health.liveness"
+    outcome: Outcome
+    message: str  # one line: "observed X, limit Y"
+    observed: Any = None
+    limit: Any = None
+    baseline: Any = None
+    unit: str | None = None
+    window: str | None = None
+    samples: int | None = None
+    source: dict[str, Any] = field(default_factory=dict)  # the request or query behind the evidence
+    duration_ms: float | None = None  # how long gathering the evidence took
+    severity: str = "critical"  # critical decides the verdict; warning is reported only
+    test: str | None = None  # the pytest node id that produced it
+
+    @property
+    def deciding(self) -> bool:
+        return self.severity == "critical" and self.outcome is not Outcome.SKIPPED
+
+    def but(self, **changes: Any) -> Finding:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["outcome"] = self.outcome.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(**{**data, "outcome": Outcome(data["outcome"])})
+
+
+class CheckFailed(AssertionError):
+    """The service broke the rule: raised by a check so pytest reports it failed."""
+
+
+class Inconclusive(Exception):
+    """The evidence could not be gathered or is too thin to judge: neither a pass nor the service's fault."""

@@ -1,0 +1,104 @@
+"""Findings -> one verdict per service and overall, the action it calls for, and `verdict.json`.
+
+FAIL if any deciding finding failed; else INCONCLUSIVE if any deciding finding was inconclusive or nothing deciding
+ran; else PASS. Advisory findings (severity warning) and skips are reported but never decide.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from deploycheck.findings import Finding, Outcome
+
+SCHEMA_ID = "https://deploycheck.dev/schemas/verdict/v1.json"
+SCHEMA_VERSION = 1
+
+
+class Verdict(str, Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+    @property
+    def action(self) -> str:
+        return {"PASS": "promote", "FAIL": "rollback", "INCONCLUSIVE": "hold"}[self.value]
+
+    @property
+    def exit_status(self) -> int:
+        # 0 and 1 keep pytest's meaning (all good / something failed); 2-5 are pytest's own (interrupted,
+        # internal error, usage error, no tests), so "hold for a person" takes the next free code.
+        return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 6}[self.value]
+
+
+def decide(findings: Iterable[Finding]) -> Verdict:
+    deciding = [finding for finding in findings if finding.deciding]
+    if any(finding.outcome is Outcome.FAILED for finding in deciding):
+        return Verdict.FAIL
+    if not deciding or any(finding.outcome is Outcome.INCONCLUSIVE for finding in deciding):
+        return Verdict.INCONCLUSIVE
+    return Verdict.PASS
+
+
+def reasons(service: str, findings: Iterable[Finding]) -> list[str]:
+    """Why a service got its verdict: the deciding findings that were not passes, or 'nothing ran'."""
+    findings = list(findings)
+    verdict = decide(findings)
+    if verdict is Verdict.PASS:
+        return []
+    wanted = Outcome.FAILED if verdict is Verdict.FAIL else Outcome.INCONCLUSIVE
+    lines = [f"{service}: {f.check} {f.outcome.value}: {f.message}" for f in findings if f.deciding and f.outcome is wanted]
+    return lines or [f"{service}: no deciding check ran"]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    environment: str
+    expected_version: str | None
+    started_at: datetime
+    finished_at: datetime
+    findings: Mapping[str, list[Finding]]  # service -> findings, every selected service present
+
+    @property
+    def verdict(self) -> Verdict:
+        verdicts = {decide(findings) for findings in self.findings.values()}
+        if not verdicts:
+            return Verdict.INCONCLUSIVE
+        for verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE):
+            if verdict in verdicts:
+                return verdict
+        return Verdict.PASS
+
+    def to_json(self) -> dict[str, Any]:
+        verdict = self.verdict
+        return {
+            "$schema": SCHEMA_ID,
+            "schema_version": SCHEMA_VERSION,
+            "verdict": verdict.value,
+            "action": verdict.action,
+            "exit_status": verdict.exit_status,
+            "environment": self.environment,
+            "expected_version": self.expected_version,
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "finished_at": self.finished_at.isoformat(timespec="seconds"),
+            "duration_s": round((self.finished_at - self.started_at).total_seconds(), 3),
+            "counts": _counts(finding for findings in self.findings.values() for finding in findings),
+            "reasons": [line for service, found in self.findings.items() for line in reasons(service, found)],
+            "services": {
+                service: {
+                    "verdict": decide(found).value,
+                    "counts": _counts(found),
+                    "findings": [finding.to_dict() for finding in found],
+                }
+                for service, found in self.findings.items()
+            },
+        }
+
+
+def _counts(findings: Iterable[Finding]) -> dict[str, int]:
+    counted = Counter(finding.outcome.value for finding in findings)
+    return {outcome.value: counted.get(outcome.value, 0) for outcome in Outcome}

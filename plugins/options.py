@@ -1,0 +1,128 @@
+"""Command-line options of deploycheck, and their resolution in one place.
+
+Every option resolves command line -> environment variable -> ini key -> default, and the resolved `Settings`
+remember where each value came from, so a usage error can name it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploycheck.config import ConfigError, parse_duration
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    flag: str
+    env: str | None
+    help: str
+    default: Any = None
+    action: str = "store"
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return "deploycheck_" + self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def ini(self) -> str:
+        return self.dest
+
+
+OPTIONS = (
+    OptionSpec("--env", "DEPLOYCHECK_ENV", "Environment to check: a file in the environments directory", "local",
+               metavar="NAME"),
+    OptionSpec("--service", "DEPLOYCHECK_SERVICES", "Service to check; repeat for several (default: all of the "
+               "environment; the variable takes a comma-separated list)", action="append", metavar="NAME"),
+    OptionSpec("--expected-version", "EXPECTED_VERSION", "Version every checked service must serve",
+               metavar="VERSION"),
+    OptionSpec("--wait-ready", "DEPLOYCHECK_WAIT_READY", "Keep retrying health, readiness and version for up to "
+               "this long while services start (e.g. 120s)", "0s", metavar="DURATION"),
+    OptionSpec("--timeout", "DEPLOYCHECK_TIMEOUT", "Per-request timeout, overriding the configuration (e.g. 5s)",
+               metavar="DURATION"),
+    OptionSpec("--environments-dir", "DEPLOYCHECK_ENVIRONMENTS_DIR", "Directory of the environment files",
+               "environments", metavar="DIR"),
+    OptionSpec("--verdict-file", "DEPLOYCHECK_VERDICT_FILE", "Where to write the verdict JSON",
+               "reports/verdict.json", metavar="PATH"),
+    OptionSpec("--list-services", None, "Show the services configured for --env and exit", False,
+               action="store_true"),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("deploycheck", "deploycheck: post-deployment verification")
+    for spec in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": spec.dest, "action": spec.action, "help": spec.help, "default": None}
+        if spec.metavar:
+            kwargs["metavar"] = spec.metavar
+        group.addoption(spec.flag, **kwargs)
+        if spec.action != "store_true":
+            parser.addini(spec.ini, f"Default for {spec.flag}", default=None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    services: list[str]
+    expected_version: str | None
+    wait_ready_s: float
+    timeout_s: float | None
+    environments_dir: Path
+    verdict_file: Path
+    list_services: bool
+    origins: dict[str, str] = field(default_factory=dict)  # option flag -> where its value came from
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Resolve every option once; a bad value is a usage error naming the option, its source and the fix."""
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for spec in OPTIONS:
+        values[spec.flag], origins[spec.flag] = _lookup(config, spec)
+
+    def duration(flag: str) -> float | None:
+        if values[flag] is None:
+            return None
+        try:
+            return parse_duration(values[flag])
+        except ConfigError as error:
+            raise pytest.UsageError(f"{flag} (from {origins[flag]}): {error.reason}") from None
+
+    services = values["--service"] or []
+    if isinstance(services, str):
+        services = [name.strip() for name in services.split(",") if name.strip()]
+
+    def path(flag: str) -> Path:
+        # Paths typed by the user are relative to where they ran pytest; configured ones to the project root.
+        typed = origins[flag] == flag or origins[flag].startswith("$")
+        return (config.invocation_params.dir if typed else config.rootpath) / values[flag]
+
+    return Settings(
+        env=values["--env"],
+        services=list(dict.fromkeys(services)),
+        expected_version=values["--expected-version"] or None,
+        wait_ready_s=duration("--wait-ready") or 0.0,
+        timeout_s=duration("--timeout"),
+        environments_dir=path("--environments-dir"),
+        verdict_file=path("--verdict-file"),
+        list_services=bool(values["--list-services"]),
+        origins=origins,
+    )
+
+
+def _lookup(config: pytest.Config, spec: OptionSpec) -> tuple[Any, str]:
+    value = config.getoption(spec.dest)
+    if value not in (None, False, []):
+        return value, spec.flag
+    if spec.env and os.environ.get(spec.env):
+        return os.environ[spec.env], f"${spec.env}"
+    if spec.action != "store_true":
+        ini_value = config.getini(spec.ini)
+        if ini_value:
+            return ini_value, f"ini option {spec.ini}"
+    return spec.default, "default"
