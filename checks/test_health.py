@@ -9,11 +9,11 @@ from deploycheck import judge
 def test_liveness(target, verify):
     """The health endpoint says the service is alive, e.g. 200 {"status": "healthy"}."""
     spec = target.require("health")
-    verify(judge.endpoint("health.liveness", target.evidence("health"), spec))
+    verify(judge.endpoint(target.evidence("health"), spec))
 
 
 @pytest.mark.probe("ready")
 def test_readiness(target, verify):
     """The readiness endpoint says the service takes traffic."""
     spec = target.require("ready")
-    verify(judge.endpoint("health.readiness", target.evidence("ready"), spec))
+    verify(judge.endpoint(target.evidence("ready"), spec))

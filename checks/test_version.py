@@ -6,8 +6,8 @@ from deploycheck import judge
 
 
 @pytest.mark.probe("version")
-def test_served_version_is_expected(target, verify):
+def test_matches_expected(target, verify):
     spec = target.require("version")
     if not target.expected_version:
         pytest.skip("no expected version: pass --expected-version or set EXPECTED_VERSION")
-    verify(judge.version("version.served", target.evidence("version"), spec, target.expected_version))
+    verify(judge.version(target.evidence("version"), spec, target.expected_version))

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from deploycheck.secrets import Secret
+from deploycheck.secrets import Redactor, Secret
 
 SEVERITIES = ("critical", "warning")
 SECRET_KEYS = re.compile(r"(?i)(token|password|passwd|dsn|secret)")
@@ -57,7 +57,7 @@ class VersionEndpoint:
     field: str = "version"  # dotted path into the JSON body, e.g. "build.version"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Service:
     name: str
     url: str
@@ -70,6 +70,9 @@ class Service:
     # Sections whose checks arrive in later work (kubernetes, metrics, database, rollback, slo, baseline):
     # validated as mappings and kept as they are.
     sections: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Service({self.name!r}, url={Redactor()(self.url)!r})"  # the URL may carry a password
 
     def severity_of(self, check: str) -> str:
         """`critical` decides the verdict; `warning` is reported only. Matches a check id or its group."""

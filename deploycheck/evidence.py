@@ -26,21 +26,21 @@ class GatherSettings:
 
 
 def _health_job(service: Service, settings: GatherSettings) -> FetchJob | None:
-    return _endpoint_job(service, service.health, "health", settings)
+    return _endpoint_job(service, service.health, settings)
 
 
 def _ready_job(service: Service, settings: GatherSettings) -> FetchJob | None:
-    return _endpoint_job(service, service.ready, "ready", settings)
+    return _endpoint_job(service, service.ready, settings)
 
 
 def _endpoint_job(
-    service: Service, spec: Endpoint | None, check: str, settings: GatherSettings
+    service: Service, spec: Endpoint | None, settings: GatherSettings
 ) -> FetchJob | None:
     if spec is None:
         return None
     request = HttpRequest("GET", service.url + spec.path, service.timeout_s)
     return FetchJob(
-        request, until=lambda result: judge.endpoint(check, result, spec).outcome is Outcome.PASSED,
+        request, until=lambda result: judge.endpoint(result, spec).outcome is Outcome.PASSED,
         wait_s=settings.wait_ready_s,
     )
 

@@ -16,7 +16,6 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class Finding:
-    check: str  # stable id, e.g. "health.liveness"
     outcome: Outcome
     message: str  # one line: "observed X, limit Y"
     observed: Any = None
@@ -28,6 +27,7 @@ class Finding:
     source: dict[str, Any] = field(default_factory=dict)  # the request or query behind the evidence
     duration_ms: float | None = None  # how long gathering the evidence took
     severity: str = "critical"  # critical decides the verdict; warning is reported only
+    check: str = ""  # stable id from the check's module and name, e.g. "health.liveness"; set when recorded
     test: str | None = None  # the pytest node id that produced it
 
     @property

@@ -6,17 +6,25 @@ ran; else PASS. Advisory findings (severity warning) and skips are reported but 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from deploycheck.findings import Finding, Outcome
 
 SCHEMA_ID = "https://deploycheck.dev/schemas/verdict/v1.json"
 SCHEMA_VERSION = 1
+SCHEMA_FILE = Path(__file__).parent / "schemas" / "verdict-v1.schema.json"
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of verdict.json, for pipelines and tests that validate it."""
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
 class Verdict(str, Enum):

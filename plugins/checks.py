@@ -21,7 +21,7 @@ ERROR_PROPERTY = "deploycheck_error"  # "assertion" (the service failed) or "err
 
 
 def check_id(item: pytest.Function) -> str:
-    """`checks/test_health.py::test_liveness` -> `health.liveness` (a finding may name its own id instead)."""
+    """`checks/test_health.py::test_liveness` -> `health.liveness`: the stable id of a check in verdict.json."""
     module = Path(str(item.fspath)).stem.removeprefix("test_")
     return f"{module}.{item.originalname.removeprefix('test_')}"
 
@@ -55,10 +55,12 @@ def verify(request: pytest.FixtureRequest, target: Target) -> Callable[[Finding]
     """Record a finding as this check's evidence; fail the check if the rule was broken, and stop it as
     inconclusive if the evidence was missing."""
     redact = request.config.stash[redactor_key]
-    reporting.label(target.environment, target.service.name, check_id(request.node))
+    check = check_id(request.node)
+    reporting.label(target.environment, target.service.name, check)
 
     def record(finding: Finding) -> Finding:
-        finding = finding.but(severity=target.service.severity_of(finding.check), test=request.node.nodeid)
+        __tracebackhide__ = True  # a failure points at the check's own line, not at this helper
+        finding = finding.but(check=check, severity=target.service.severity_of(check), test=request.node.nodeid)
         data = redact.scrub(finding.to_dict())
         assert isinstance(data, dict)
         request.node.user_properties.append((FINDING_PROPERTY, data))

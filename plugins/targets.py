@@ -37,6 +37,10 @@ class Target:
     def id(self) -> str:
         return f"{self.environment}/{self.service.name}"
 
+    def __repr__(self) -> str:
+        # pytest prints a failing check's arguments; the service's URL may carry credentials.
+        return f"Target({self.id})"
+
     def evidence(self, probe: str) -> HttpResult:
         return self.run.evidence.get(self.service.name, probe)
 

@@ -117,15 +117,15 @@ def _findings(report: pytest.TestReport, properties: dict[str, Any]) -> list[Fin
     check = properties[CHECK_PROPERTY]
     if report.skipped:
         if report.when == "call" or report.when == "setup":
-            return [Finding(check, Outcome.SKIPPED, _skip_reason(report), test=report.nodeid)]
+            return [Finding(Outcome.SKIPPED, _skip_reason(report), check=check, test=report.nodeid)]
         return []
     if report.failed:
         kind = properties.get(ERROR_PROPERTY, "error")
         outcome = Outcome.FAILED if kind == "assertion" and report.when == "call" else Outcome.INCONCLUSIVE
         prefix = "" if report.when == "call" else f"{report.when} error: "
-        return [Finding(check, outcome, prefix + _crash_message(report), test=report.nodeid)]
+        return [Finding(outcome, prefix + _crash_message(report), check=check, test=report.nodeid)]
     if report.when == "call":
-        return [Finding(check, Outcome.PASSED, "passed", test=report.nodeid)]
+        return [Finding(Outcome.PASSED, "passed", check=check, test=report.nodeid)]
     return []
 
 
