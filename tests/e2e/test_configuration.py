@@ -1,0 +1,73 @@
+"""Bad input is refused before any check runs: a usage error (exit 4) that names the file, the key and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import REPO, write_environment
+
+GOOD = {"api-gateway": {"url": "http://127.0.0.1:9"}}
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "expected"),
+    [
+        (None, ["--env", "nowhere"], "nowhere.yaml: no such environment 'nowhere' (environments in"),
+        ("services: [\n", ["--env", "staging"], "staging.yaml: invalid YAML: line 2"),
+        ({"environment": "staging", "services": {"api-gateway": {"health": {"path": "/h"}}}}, ["--env", "staging"],
+         "staging.yaml: services.api-gateway.url: missing: the base URL of the service"),
+        ({"environment": "staging", "services": {"api-gateway": {"url": "http://x", "helth": {}}}},
+         ["--env", "staging"], "staging.yaml: services.api-gateway.helth: unknown key (allowed here: url, timeout"),
+        ({"environment": "staging", "services": {"api-gateway": {"url": "${GATEWAY_URL_UNSET_HERE}"}}},
+         ["--env", "staging"],
+         "staging.yaml: services.api-gateway.url: ${GATEWAY_URL_UNSET_HERE} is not set: export GATEWAY_URL_UNSET_HERE="),
+        ({"environment": "staging", "services": GOOD}, ["--env", "staging", "--service", "payments"],
+         "staging.yaml: services: no service 'payments' in this environment (configured: api-gateway)"),
+        ({"environment": "production", "services": GOOD}, ["--env", "staging"],
+         "staging.yaml: environment: must be 'staging' (the file's name), found 'production'"),
+        ({"environment": "staging", "services": {"api-gateway": {"url": "http://x", "timeout": "soon"}}},
+         ["--env", "staging"], "services.api-gateway.timeout: expected a duration like 30s, 2m or 500ms, got 'soon'"),
+    ],
+    ids=["unknown-env", "yaml-syntax", "missing-url", "unknown-key", "unset-variable", "unknown-service",
+         "wrong-environment-name", "bad-duration"],
+)
+def test_bad_configuration_is_a_usage_error(run_suite, tmp_path, content, args, expected):
+    environments = tmp_path / "environments"
+    environments.mkdir()
+    if isinstance(content, str):
+        (environments / "staging.yaml").write_text(content)
+    elif content is not None:
+        import yaml
+
+        (environments / "staging.yaml").write_text(yaml.safe_dump(content))
+    run = run_suite(environments, *args)
+
+    assert run.ret == 4, run.stdout
+    assert expected in run.stdout
+    assert "--env" in run.stdout  # says which option chose the file
+    assert run.verdict is None  # nothing ran, so nothing was judged
+
+
+def test_bad_option_value_names_option_and_source(run_suite, tmp_path, monkeypatch):
+    environments = write_environment(tmp_path / "environments", "staging", GOOD)
+    monkeypatch.setenv("DEPLOYCHECK_WAIT_READY", "forever")
+    run = run_suite(environments, "--env", "staging")
+    assert run.ret == 4
+    assert "--wait-ready (from $DEPLOYCHECK_WAIT_READY): expected a duration like 30s" in run.stdout
+
+
+def test_list_services_shows_the_configuration_without_running(run_suite):
+    run = run_suite(REPO / "environments", "--env", "production", "--list-services")
+    assert run.ret == 0, run.stdout
+    assert "api-gateway" in run.stdout and "https://api.example.com" in run.stdout
+    assert "payments" in run.stdout and "flows: process_payment" in run.stdout
+    assert run.verdict is None
+
+
+@pytest.mark.parametrize("name", ["local", "dev", "staging", "production"])
+def test_bundled_environment_files_are_valid(name, monkeypatch):
+    from deploycheck.config import load_environment
+
+    environment = load_environment(REPO / "environments", name, environ={})
+    assert environment.name == name
+    assert "api-gateway" in environment.services
