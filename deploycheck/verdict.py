@@ -110,3 +110,26 @@ class RunReport:
 def _counts(findings: Iterable[Finding]) -> dict[str, int]:
     counted = Counter(finding.outcome.value for finding in findings)
     return {outcome.value: counted.get(outcome.value, 0) for outcome in Outcome}
+
+
+def to_markdown(document: dict[str, Any]) -> str:
+    """A short human summary of a verdict document (e.g. for a CI job summary page)."""
+    verdict = document["verdict"]
+    lines = [
+        f"## deploycheck: {verdict} -> {document['action']} ({document['environment']})",
+        "",
+        f"Expected version: {document['expected_version'] or 'not given'}; "
+        f"{document['started_at']} to {document['finished_at']} ({document['duration_s']} s).",
+        "",
+        "| service | verdict | passed | failed | inconclusive | skipped |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for service, body in document["services"].items():
+        counts = body["counts"]
+        lines.append(
+            f"| {service} | {body['verdict']} | {counts['passed']} | {counts['failed']} | "
+            f"{counts['inconclusive']} | {counts['skipped']} |"
+        )
+    if document["reasons"]:
+        lines += ["", "Why:", *[f"- {reason}" for reason in document["reasons"]]]
+    return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ selected services (ids like `production/api-gateway`), gathers their evidence up
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -115,8 +116,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Gather every probe the collected checks will need, all at once, before the first check runs."""
-    if run_key not in session.config.stash:
-        return
+    if run_key not in session.config.stash or os.environ.get("DEPLOYCHECK_PREFETCH") == "0":
+        return  # DEPLOYCHECK_PREFETCH=0: each check gathers its own evidence (for benchmarks and debugging)
     wanted = [
         (item.callspec.params[TARGET], probe)
         for item in session.items

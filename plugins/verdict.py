@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from deploycheck.findings import Finding, Outcome
-from deploycheck.verdict import RunReport, Verdict, decide
+from deploycheck.verdict import RunReport, Verdict, decide, to_markdown
 from plugins.checks import CHECK_PROPERTY, ERROR_PROPERTY, FINDING_PROPERTY, TARGET_PROPERTY
 from plugins.targets import environment_key, redactor_key, settings_key
 
@@ -71,6 +71,7 @@ class VerdictWriter:
         path = self.settings.verdict_file
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        path.with_name("summary.md").write_text(to_markdown(document), encoding="utf-8")
         if exitstatus not in _PYTEST_OWN:
             session.exitstatus = self.report.verdict.exit_status
 

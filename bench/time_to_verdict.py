@@ -1,0 +1,101 @@
+"""Time from start to verdict for 1, 10 and 50 demo services whose endpoints each answer in 50 ms.
+
+For each size it runs the real suite (`python -m pytest --env bench`, pytest start-up included) against a demo
+process serving that many services, and prints the wall time beside the sum of the request times a suite waits on
+when it sends one request at a time (read from verdict.json of such a run). A suite that waits on one request at a time needs at least that sum; deploycheck
+gathers every probe at once, so it should need well under half of it. Each size also runs with prefetching off
+(DEPLOYCHECK_PREFETCH=0: every check waits on its own request) and with pytest-xdist -n 2, so the ratios compare
+within one run on the same noisy machine.
+
+    python bench/time_to_verdict.py [--sizes 1,10,50] [--latency-ms 50] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from deploycheck import demo  # noqa: E402
+from deploycheck.config import Demo  # noqa: E402
+
+
+def environment_file(directory: Path, urls: dict[str, str]) -> None:
+    lines = [
+        "environment: bench",
+        "defaults:",
+        "  timeout: 5s",
+        "  health: {path: /health, expect: {status: healthy}}",
+        "  version: {path: /version, field: version}",
+        "services:",
+    ]
+    lines += [f"  {name}: {{url: '{url}'}}" for name, url in urls.items()]
+    (directory / "bench.yaml").write_text("\n".join(lines) + "\n")
+
+
+def run_suite(directory: Path, extra: list[str], env: dict[str, str]) -> tuple[float, float, int, int]:
+    """(wall seconds, sum of request seconds, findings, exit status) of one suite run."""
+    verdict = directory / "verdict.json"
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--env", "bench",
+        "--environments-dir", str(directory), "--verdict-file", str(verdict), "--expected-version", "v2.3.1",
+        *extra, str(REPO / "checks"),
+    ]
+    started = time.perf_counter()
+    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    document = json.loads(verdict.read_text())
+    findings = [f for body in document["services"].values() for f in body["findings"] if f["outcome"] != "skipped"]
+    waited = sum(f["duration_ms"] or 0 for f in findings) / 1000
+    if completed.returncode != 0:
+        print(completed.stdout[-3000:], file=sys.stderr)
+    return wall, waited, len(findings), completed.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1,10,50")
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=3)
+    options = parser.parse_args()
+
+    # The one-request-per-check mode runs first: its per-request times, measured one at a time, add up to the
+    # sum a serial suite must wait; the concurrent modes' own request times overlap and are not comparable.
+    modes = {
+        "one request per check": ([], {"DEPLOYCHECK_PREFETCH": "0"}),
+        "prefetch (default)": ([], {}),
+        "prefetch, -n 2": (["-n", "2"], {}),
+    }
+    print(f"{'services':>8} {'checks':>6} {'sum of request times':>20}  {'mode':<22} {'start-to-verdict':>16} "
+          f"{'/ sum':>6}")
+    for size in (int(value) for value in options.sizes.split(",")):
+        names = [f"svc-{index:02d}" for index in range(size)]
+        running = demo.start(Demo(services=tuple(names), latency_ms=options.latency_ms))
+        try:
+            with tempfile.TemporaryDirectory() as temporary:
+                directory = Path(temporary)
+                environment_file(directory, running.urls)
+                waited = 0.0
+                for mode, (extra, variables) in modes.items():
+                    runs = [run_suite(directory, extra, {**os.environ, **variables}) for _ in range(options.repeat)]
+                    assert all(status == 0 for *_, status in runs), f"the suite did not pass in mode {mode}"
+                    wall = statistics.median(r[0] for r in runs)
+                    waited = waited or statistics.median(r[1] for r in runs)
+                    checks = runs[0][2]
+                    print(f"{size:>8} {checks:>6} {waited:>19.2f}s  {mode:<22} {wall:>15.2f}s {wall / waited:>6.2f}",
+                          flush=True)
+        finally:
+            running.stop()
+
+
+if __name__ == "__main__":
+    main()

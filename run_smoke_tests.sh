@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The pipeline entry point: check ENV (and optionally some of its services) right after a deployment.
+#
+#   ./run_smoke_tests.sh ENV [SERVICE...] [OPTIONS...] [-- PYTEST_ARGS...]
+#
+#   ./run_smoke_tests.sh local                                   # the bundled demo services, nothing deployed
+#   ./run_smoke_tests.sh production api-gateway --expected-version v2.3.1
+#   ./run_smoke_tests.sh staging --wait-ready 120s -n 2 -k health
+#
+# Words after ENV are service names until the first option; every option from there on goes to pytest as is
+# (deploycheck's --expected-version, --wait-ready, --timeout, or any pytest option).
+# Exit status: 0 PASS (promote), 1 FAIL (roll back), 6 INCONCLUSIVE (hold for a person);
+#              2 interrupted, 3 internal error, 4 usage error (bad option or configuration), as pytest defines them.
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+if [[ $# -lt 1 || "$1" == "-h" || "$1" == "--help" ]]; then
+    usage
+    exit $([[ $# -lt 1 ]] && echo 4 || echo 0)
+fi
+
+cd "$(dirname "$0")"
+source scripts/bootstrap.sh
+
+env_name="$1"
+shift
+args=(--env "$env_name")
+while [[ $# -gt 0 && "$1" != -* ]]; do
+    args+=(--service "$1")
+    shift
+done
+[[ "${1:-}" == "--" ]] && shift
+
+# Allure results are cleaned here, not with --clean-alluredir, which races under pytest-xdist.
+rm -rf reports/allure-results
+mkdir -p reports
+
+status=0
+"$PYTHON" -m pytest "${args[@]}" \
+    --junitxml reports/junit.xml --alluredir reports/allure-results --verdict-file reports/verdict.json \
+    "$@" || status=$?
+
+if [[ -f reports/verdict.json ]]; then
+    echo
+    echo "Reports:"
+    echo "  verdict        $PWD/reports/verdict.json"
+    echo "  summary        $PWD/reports/summary.md"
+    echo "  junit          $PWD/reports/junit.xml"
+    echo "  allure results $PWD/reports/allure-results/   (view: allure serve reports/allure-results)"
+fi
+exit "$status"
