@@ -1,11 +1,11 @@
 """Time from start to verdict for 1, 10 and 50 demo services whose endpoints each answer in 50 ms.
 
 For each size it runs the real suite (`python -m pytest --env bench`, pytest start-up included) against a demo
-process serving that many services, and prints the wall time beside the sum of the request times a suite waits on
-when it sends one request at a time (read from verdict.json of such a run). A suite that waits on one request at a time needs at least that sum; deploycheck
-gathers every probe at once, so it should need well under half of it. Each size also runs with prefetching off
-(DEPLOYCHECK_PREFETCH=0: every check waits on its own request) and with pytest-xdist -n 2, so the ratios compare
-within one run on the same noisy machine.
+process serving that many services, and prints the wall time beside the sum of the request times that a suite
+sending one request at a time waits on (measured by such a run: DEPLOYCHECK_PREFETCH=0, each check gathers its
+own evidence). deploycheck gathers every probe at once, so it should need well under half of that sum. The
+-n 2 row shows what pytest-xdist adds. All rows of a size run against the same demo in one go, so their ratios
+compare on the same noisy machine.
 
     python bench/time_to_verdict.py [--sizes 1,10,50] [--latency-ms 50] [--repeat 3]
 """
@@ -46,9 +46,22 @@ def run_suite(directory: Path, extra: list[str], env: dict[str, str]) -> tuple[f
     """(wall seconds, sum of request seconds, findings, exit status) of one suite run."""
     verdict = directory / "verdict.json"
     command = [
-        sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--env", "bench",
-        "--environments-dir", str(directory), "--verdict-file", str(verdict), "--expected-version", "v2.3.1",
-        *extra, str(REPO / "checks"),
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:randomly",
+        "--env",
+        "bench",
+        "--environments-dir",
+        str(directory),
+        "--verdict-file",
+        str(verdict),
+        "--expected-version",
+        "v2.3.1",
+        *extra,
+        str(REPO / "checks"),
     ]
     started = time.perf_counter()
     completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
@@ -75,8 +88,10 @@ def main() -> None:
         "prefetch (default)": ([], {}),
         "prefetch, -n 2": (["-n", "2"], {}),
     }
-    print(f"{'services':>8} {'checks':>6} {'sum of request times':>20}  {'mode':<22} {'start-to-verdict':>16} "
-          f"{'/ sum':>6}")
+    print(
+        f"{'services':>8} {'checks':>6} {'sum of request times':>20}  {'mode':<22} {'start-to-verdict':>16} "
+        f"{'/ sum':>6}"
+    )
     for size in (int(value) for value in options.sizes.split(",")):
         names = [f"svc-{index:02d}" for index in range(size)]
         running = demo.start(Demo(services=tuple(names), latency_ms=options.latency_ms))
@@ -91,8 +106,10 @@ def main() -> None:
                     wall = statistics.median(r[0] for r in runs)
                     waited = waited or statistics.median(r[1] for r in runs)
                     checks = runs[0][2]
-                    print(f"{size:>8} {checks:>6} {waited:>19.2f}s  {mode:<22} {wall:>15.2f}s {wall / waited:>6.2f}",
-                          flush=True)
+                    print(
+                        f"{size:>8} {checks:>6} {waited:>19.2f}s  {mode:<22} {wall:>15.2f}s {wall / waited:>6.2f}",
+                        flush=True,
+                    )
         finally:
             running.stop()
 

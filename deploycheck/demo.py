@@ -56,7 +56,10 @@ def command(demo: Demo, services: list[str] | None = None) -> list[str]:
 
 def start(demo: Demo, services: list[str] | None = None, timeout_s: float = START_TIMEOUT_S) -> RunningDemo:
     """Start the demo and wait until it announces its URLs; raises DemoError with its output if it doesn't."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    }
     with tempfile.NamedTemporaryFile("w", prefix="deploycheck-demo-", suffix=".log", delete=False) as log:
         process = subprocess.Popen(
             command(demo, services), cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True

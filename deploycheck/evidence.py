@@ -33,14 +33,13 @@ def _ready_job(service: Service, settings: GatherSettings) -> FetchJob | None:
     return _endpoint_job(service, service.ready, settings)
 
 
-def _endpoint_job(
-    service: Service, spec: Endpoint | None, settings: GatherSettings
-) -> FetchJob | None:
+def _endpoint_job(service: Service, spec: Endpoint | None, settings: GatherSettings) -> FetchJob | None:
     if spec is None:
         return None
     request = HttpRequest("GET", service.url + spec.path, service.timeout_s)
     return FetchJob(
-        request, until=lambda result: judge.endpoint(result, spec).outcome is Outcome.PASSED,
+        request,
+        until=lambda result: judge.endpoint(result, spec).outcome is Outcome.PASSED,
         wait_s=settings.wait_ready_s,
     )
 

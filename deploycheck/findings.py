@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     PASSED = "passed"  # evidence gathered, rule held
     FAILED = "failed"  # evidence gathered, rule broken by the service (an unreachable target included)
     INCONCLUSIVE = "inconclusive"  # evidence could not be gathered or is too thin to judge

@@ -14,7 +14,10 @@ def endpoint(result: HttpResult, spec: Endpoint) -> Finding:
     """A health or readiness endpoint: the expected status, and the expected JSON fields in its body."""
     request = f"{result.request.method} {result.request.url}"
     evidence = _evidence(result)
-    limit: dict[str, Any] = {"status": spec.expect_status, **({"body": dict(spec.expect)} if spec.expect else {})}
+    limit: dict[str, Any] = {
+        "status": spec.expect_status,
+        **({"body": dict(spec.expect)} if spec.expect else {}),
+    }
     if not result.answered:
         return Finding(Outcome.FAILED, f"{request}: no answer: {result.error}", limit=limit, **evidence)
     body = result.json if isinstance(result.json, dict) else None
@@ -32,7 +35,10 @@ def endpoint(result: HttpResult, spec: Endpoint) -> Finding:
         details = ", ".join(f"{key}={body.get(key)!r} (expected {value!r})" for key, value in wrong.items() if body)
         return Finding(Outcome.FAILED, f"{request}: {details}", observed=observed, limit=limit, **evidence)
     return Finding(
-        Outcome.PASSED, f"{request} answered {result.status} as expected", observed=observed, limit=limit,
+        Outcome.PASSED,
+        f"{request} answered {result.status} as expected",
+        observed=observed,
+        limit=limit,
         **evidence,
     )
 
@@ -54,9 +60,7 @@ def version(result: HttpResult, spec: VersionEndpoint, expected: str) -> Finding
     if _normalise_version(served) != _normalise_version(expected):
         message = f"{request} serves version {served}, expected {expected}"
         return Finding(Outcome.FAILED, message, observed=served, limit=expected, **evidence)
-    return Finding(
-        Outcome.PASSED, f"serves version {served} as expected", observed=served, limit=expected, **evidence
-    )
+    return Finding(Outcome.PASSED, f"serves version {served} as expected", observed=served, limit=expected, **evidence)
 
 
 def _normalise_version(text: str) -> str:
@@ -73,10 +77,7 @@ def _field(body: Any, dotted: str) -> Any:
 
 
 def _excerpt(result: HttpResult, limit: int = 200) -> str:
-    if result.json is not None:
-        text = json.dumps(result.json, separators=(",", ":"))
-    else:
-        text = result.body.strip()
+    text = json.dumps(result.json, separators=(",", ":")) if result.json is not None else result.body.strip()
     return (text[:limit] + "…") if len(text) > limit else (text or "(empty)")
 
 

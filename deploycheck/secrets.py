@@ -7,6 +7,7 @@ password part of any URL) from free text such as error messages, so nothing that
 from __future__ import annotations
 
 import re
+from typing import Any
 
 MASK = "***"
 
@@ -73,3 +74,7 @@ class Redactor:
         if isinstance(data, list | tuple):
             return [self.scrub(value) for value in data]
         return data
+
+    def scrub_document(self, document: dict[str, Any]) -> dict[str, Any]:
+        """`scrub` for a JSON object, keeping its type."""
+        return {key: self.scrub(value) for key, value in document.items()}

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ def schema() -> dict[str, Any]:
     return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     PASS = "PASS"
     FAIL = "FAIL"
     INCONCLUSIVE = "INCONCLUSIVE"
@@ -59,7 +59,9 @@ def reasons(service: str, findings: Iterable[Finding]) -> list[str]:
     if verdict is Verdict.PASS:
         return []
     wanted = Outcome.FAILED if verdict is Verdict.FAIL else Outcome.INCONCLUSIVE
-    lines = [f"{service}: {f.check} {f.outcome.value}: {f.message}" for f in findings if f.deciding and f.outcome is wanted]
+    lines = [
+        f"{service}: {f.check} {f.outcome.value}: {f.message}" for f in findings if f.deciding and f.outcome is wanted
+    ]
     return lines or [f"{service}: no deciding check ran"]
 
 

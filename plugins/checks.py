@@ -44,7 +44,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+def pytest_report_teststatus(
+    report: pytest.TestReport,
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
     if report.when == "call" and report.failed and (ERROR_PROPERTY, "inconclusive") in report.user_properties:
         return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
     return None
@@ -61,8 +63,7 @@ def verify(request: pytest.FixtureRequest, target: Target) -> Callable[[Finding]
     def record(finding: Finding) -> Finding:
         __tracebackhide__ = True  # a failure points at the check's own line, not at this helper
         finding = finding.but(check=check, severity=target.service.severity_of(check), test=request.node.nodeid)
-        data = redact.scrub(finding.to_dict())
-        assert isinstance(data, dict)
+        data = redact.scrub_document(finding.to_dict())
         request.node.user_properties.append((FINDING_PROPERTY, data))
         reporting.attach_finding(data)
         if finding.outcome is Outcome.FAILED:

@@ -35,29 +35,67 @@ class OptionSpec:
 
 
 OPTIONS = (
-    OptionSpec("--env", "DEPLOYCHECK_ENV", "Environment to check: a file in the environments directory", "local",
-               metavar="NAME"),
-    OptionSpec("--service", "DEPLOYCHECK_SERVICES", "Service to check; repeat for several (default: all of the "
-               "environment; the variable takes a comma-separated list)", action="append", metavar="NAME"),
-    OptionSpec("--expected-version", "EXPECTED_VERSION", "Version every checked service must serve",
-               metavar="VERSION"),
-    OptionSpec("--wait-ready", "DEPLOYCHECK_WAIT_READY", "Keep retrying health, readiness and version for up to "
-               "this long while services start (e.g. 120s)", "0s", metavar="DURATION"),
-    OptionSpec("--timeout", "DEPLOYCHECK_TIMEOUT", "Per-request timeout, overriding the configuration (e.g. 5s)",
-               metavar="DURATION"),
-    OptionSpec("--environments-dir", "DEPLOYCHECK_ENVIRONMENTS_DIR", "Directory of the environment files",
-               "environments", metavar="DIR"),
-    OptionSpec("--verdict-file", "DEPLOYCHECK_VERDICT_FILE", "Where to write the verdict JSON",
-               "reports/verdict.json", metavar="PATH"),
-    OptionSpec("--list-services", None, "Show the services configured for --env and exit", False,
-               action="store_true"),
+    OptionSpec(
+        "--env",
+        "DEPLOYCHECK_ENV",
+        "Environment to check: a file in the environments directory",
+        "local",
+        metavar="NAME",
+    ),
+    OptionSpec(
+        "--service",
+        "DEPLOYCHECK_SERVICES",
+        "Service to check; repeat for several (default: all of the "
+        "environment; the variable takes a comma-separated list)",
+        action="append",
+        metavar="NAME",
+    ),
+    OptionSpec(
+        "--expected-version",
+        "EXPECTED_VERSION",
+        "Version every checked service must serve",
+        metavar="VERSION",
+    ),
+    OptionSpec(
+        "--wait-ready",
+        "DEPLOYCHECK_WAIT_READY",
+        "Keep retrying health, readiness and version for up to this long while services start (e.g. 120s)",
+        "0s",
+        metavar="DURATION",
+    ),
+    OptionSpec(
+        "--timeout",
+        "DEPLOYCHECK_TIMEOUT",
+        "Per-request timeout, overriding the configuration (e.g. 5s)",
+        metavar="DURATION",
+    ),
+    OptionSpec(
+        "--environments-dir",
+        "DEPLOYCHECK_ENVIRONMENTS_DIR",
+        "Directory of the environment files",
+        "environments",
+        metavar="DIR",
+    ),
+    OptionSpec(
+        "--verdict-file",
+        "DEPLOYCHECK_VERDICT_FILE",
+        "Where to write the verdict JSON",
+        "reports/verdict.json",
+        metavar="PATH",
+    ),
+    OptionSpec("--list-services", None, "Show the services configured for --env and exit", False, action="store_true"),
 )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("deploycheck", "deploycheck: post-deployment verification")
     for spec in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": spec.dest, "action": spec.action, "help": spec.help, "default": None}
+        kwargs: dict[str, Any] = {
+            "dest": spec.dest,
+            "action": spec.action,
+            "help": spec.help,
+            "default": None,
+        }
         if spec.metavar:
             kwargs["metavar"] = spec.metavar
         group.addoption(spec.flag, **kwargs)

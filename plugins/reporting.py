@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from types import ModuleType
 from typing import Any
 
+allure: ModuleType | None
 try:
     import allure
 except ImportError:  # allure-pytest is a dependency, but the suite must not break without it

@@ -64,7 +64,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         environment = configuration.load_environment(
-            settings.environments_dir, settings.env, settings.services, Overrides(timeout_s=settings.timeout_s)
+            settings.environments_dir,
+            settings.env,
+            settings.services,
+            Overrides(timeout_s=settings.timeout_s),
         )
     except ConfigError as error:
         origin = settings.origins["--env"]
@@ -110,8 +113,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     environment = metafunc.config.stash[environment_key]
     names = list(environment.services)
-    metafunc.parametrize(TARGET, names, ids=[f"{environment.name}/{name}" for name in names], indirect=True,
-                         scope="session")
+    metafunc.parametrize(
+        TARGET, names, ids=[f"{environment.name}/{name}" for name in names], indirect=True, scope="session"
+    )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -119,7 +123,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if run_key not in session.config.stash or os.environ.get("DEPLOYCHECK_PREFETCH") == "0":
         return  # DEPLOYCHECK_PREFETCH=0: each check gathers its own evidence (for benchmarks and debugging)
     wanted = [
-        (item.callspec.params[TARGET], probe)
+        (str(item.callspec.params[TARGET]), str(probe))
         for item in session.items
         if isinstance(item, pytest.Function) and hasattr(item, "callspec") and TARGET in item.callspec.params
         for marker in item.iter_markers("probe")

@@ -9,7 +9,7 @@ for every worker's report, so the same verdict comes out with `-n` as without.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -47,7 +47,7 @@ class VerdictWriter:
         self.settings = config.stash[settings_key]
         self.environment = config.stash[environment_key]
         self.redact = config.stash[redactor_key]
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self.findings: dict[str, list[Finding]] = {name: [] for name in self.environment.services}
         self.report: RunReport | None = None
 
@@ -64,10 +64,10 @@ class VerdictWriter:
             environment=self.environment.name,
             expected_version=self.settings.expected_version,
             started_at=self.started_at,
-            finished_at=datetime.now(timezone.utc),
+            finished_at=datetime.now(UTC),
             findings=self.findings,
         )
-        document = self.redact.scrub(self.report.to_json())
+        document = self.redact.scrub_document(self.report.to_json())
         path = self.settings.verdict_file
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -112,7 +112,11 @@ def _properties(report: pytest.TestReport) -> dict[str, Any]:
 def _findings(report: pytest.TestReport, properties: dict[str, Any]) -> list[Finding]:
     """The findings one report stands for. Recorded findings win; otherwise the report's outcome is mapped:
     a skip is skipped, a failed assertion failed, anything else that broke is inconclusive."""
-    recorded = [Finding.from_dict(value) for name, value in report.user_properties if name == FINDING_PROPERTY]
+    recorded = [
+        Finding.from_dict(value)  # type: ignore[arg-type]  # a plain dict, as verify recorded it
+        for name, value in report.user_properties
+        if name == FINDING_PROPERTY
+    ]
     if report.when == "call" and recorded:
         return recorded
     check = properties[CHECK_PROPERTY]

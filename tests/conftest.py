@@ -28,10 +28,18 @@ def start_demo() -> Iterator[Callable[..., demo_process.RunningDemo]]:
     """Start `python -m demo` with the given services and fault modes; everything started is stopped after."""
     started: list[demo_process.RunningDemo] = []
 
-    def start(*services: str, faults: dict[str, list[str]] | None = None, latency_ms: int = 0,
-              version: str = "v2.3.1") -> demo_process.RunningDemo:
-        spec = Demo(services=services, latency_ms=latency_ms, version=version,
-                    faults={name: tuple(modes) for name, modes in (faults or {}).items()})
+    def start(
+        *services: str,
+        faults: dict[str, list[str]] | None = None,
+        latency_ms: int = 0,
+        version: str = "v2.3.1",
+    ) -> demo_process.RunningDemo:
+        spec = Demo(
+            services=services,
+            latency_ms=latency_ms,
+            version=version,
+            faults={name: tuple(modes) for name, modes in (faults or {}).items()},
+        )
         running = demo_process.start(spec)
         started.append(running)
         return running
@@ -44,7 +52,12 @@ def start_demo() -> Iterator[Callable[..., demo_process.RunningDemo]]:
 def write_environment(directory: Path, name: str, services: dict[str, dict[str, Any]], **top: Any) -> Path:
     """An environment file whose services use the standard endpoints unless a service says otherwise."""
     directory.mkdir(parents=True, exist_ok=True)
-    document = {"environment": name, "defaults": {"timeout": "3s", **DEFAULT_ENDPOINTS}, "services": services, **top}
+    document = {
+        "environment": name,
+        "defaults": {"timeout": "3s", **DEFAULT_ENDPOINTS},
+        "services": services,
+        **top,
+    }
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return directory
@@ -83,8 +96,14 @@ def run_suite(pytester: pytest.Pytester) -> Callable[..., SuiteRun]:
         verdict_file = pytester.path / "verdict.json"
         verdict_file.unlink(missing_ok=True)
         arguments = [
-            "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO),
-            "--environments-dir", str(environments), "--verdict-file", str(verdict_file),
+            "-c",
+            str(REPO / "pyproject.toml"),
+            "--rootdir",
+            str(REPO),
+            "--environments-dir",
+            str(environments),
+            "--verdict-file",
+            str(verdict_file),
             *(["-n", str(workers)] if workers else []),
             *args,
             *[str(path) for path in (checks or [REPO / "checks"])],

@@ -14,22 +14,47 @@ GOOD = {"api-gateway": {"url": "http://127.0.0.1:9"}}
     [
         (None, ["--env", "nowhere"], "nowhere.yaml: no such environment 'nowhere' (environments in"),
         ("services: [\n", ["--env", "staging"], "staging.yaml: invalid YAML: line 2"),
-        ({"environment": "staging", "services": {"api-gateway": {"health": {"path": "/h"}}}}, ["--env", "staging"],
-         "staging.yaml: services.api-gateway.url: missing: the base URL of the service"),
-        ({"environment": "staging", "services": {"api-gateway": {"url": "http://x", "helth": {}}}},
-         ["--env", "staging"], "staging.yaml: services.api-gateway.helth: unknown key (allowed here: url, timeout"),
-        ({"environment": "staging", "services": {"api-gateway": {"url": "${GATEWAY_URL_UNSET_HERE}"}}},
-         ["--env", "staging"],
-         "staging.yaml: services.api-gateway.url: ${GATEWAY_URL_UNSET_HERE} is not set: export GATEWAY_URL_UNSET_HERE="),
-        ({"environment": "staging", "services": GOOD}, ["--env", "staging", "--service", "payments"],
-         "staging.yaml: services: no service 'payments' in this environment (configured: api-gateway)"),
-        ({"environment": "production", "services": GOOD}, ["--env", "staging"],
-         "staging.yaml: environment: must be 'staging' (the file's name), found 'production'"),
-        ({"environment": "staging", "services": {"api-gateway": {"url": "http://x", "timeout": "soon"}}},
-         ["--env", "staging"], "services.api-gateway.timeout: expected a duration like 30s, 2m or 500ms, got 'soon'"),
+        (
+            {"environment": "staging", "services": {"api-gateway": {"health": {"path": "/h"}}}},
+            ["--env", "staging"],
+            "staging.yaml: services.api-gateway.url: missing: the base URL of the service",
+        ),
+        (
+            {"environment": "staging", "services": {"api-gateway": {"url": "http://x", "helth": {}}}},
+            ["--env", "staging"],
+            "staging.yaml: services.api-gateway.helth: unknown key (allowed here: url, timeout",
+        ),
+        (
+            {"environment": "staging", "services": {"api-gateway": {"url": "${GW_URL_UNSET}"}}},
+            ["--env", "staging"],
+            "staging.yaml: services.api-gateway.url: ${GW_URL_UNSET} is not set: export GW_URL_UNSET=",
+        ),
+        (
+            {"environment": "staging", "services": GOOD},
+            ["--env", "staging", "--service", "payments"],
+            "staging.yaml: services: no service 'payments' in this environment (configured: api-gateway)",
+        ),
+        (
+            {"environment": "production", "services": GOOD},
+            ["--env", "staging"],
+            "staging.yaml: environment: must be 'staging' (the file's name), found 'production'",
+        ),
+        (
+            {"environment": "staging", "services": {"api-gateway": {"url": "http://x", "timeout": "soon"}}},
+            ["--env", "staging"],
+            "services.api-gateway.timeout: expected a duration like 30s, 2m or 500ms, got 'soon'",
+        ),
     ],
-    ids=["unknown-env", "yaml-syntax", "missing-url", "unknown-key", "unset-variable", "unknown-service",
-         "wrong-environment-name", "bad-duration"],
+    ids=[
+        "unknown-env",
+        "yaml-syntax",
+        "missing-url",
+        "unknown-key",
+        "unset-variable",
+        "unknown-service",
+        "wrong-environment-name",
+        "bad-duration",
+    ],
 )
 def test_bad_configuration_is_a_usage_error(run_suite, tmp_path, content, args, expected):
     environments = tmp_path / "environments"

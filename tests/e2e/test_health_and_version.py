@@ -68,8 +68,13 @@ def test_failure_carries_its_evidence(two_services, run_suite):
     finding = next(f for f in run.verdict["services"]["orders"]["findings"] if f["check"] == "version.matches_expected")
     assert finding["observed"] == "v0.0.0-wrong"
     assert finding["limit"] == "v2.3.1"
-    assert finding["source"] == {"kind": "http", "method": "GET", "url": running.urls["orders"] + "/version",
-                                 "timeout_s": 3.0, "attempts": 1}
+    assert finding["source"] == {
+        "kind": "http",
+        "method": "GET",
+        "url": running.urls["orders"] + "/version",
+        "timeout_s": 3.0,
+        "attempts": 1,
+    }
     assert finding["duration_ms"] >= 0 and finding["samples"] == 1
     assert "serves version v0.0.0-wrong, expected v2.3.1" in finding["message"]
     assert run.verdict["reasons"] == ["orders: version.matches_expected failed: " + finding["message"]]
@@ -101,16 +106,20 @@ def test_expected_version_from_the_environment(two_services, run_suite, monkeypa
     run = run_suite(environments, "--env", "staging")
     assert run.ret == 1
     assert run.verdict["expected_version"] == "v9.9.9"
-    assert set(run.not_passed()) == {("api-gateway", "version.matches_expected"), ("orders", "version.matches_expected")}
+    assert set(run.not_passed()) == {
+        ("api-gateway", "version.matches_expected"),
+        ("orders", "version.matches_expected"),
+    }
 
 
-def test_unconfigured_check_is_skipped_and_nothing_deciding_is_inconclusive(start_demo, run_suite, tmp_path,
-                                                                           workers):
+def test_unconfigured_check_is_skipped_and_nothing_deciding_is_inconclusive(start_demo, run_suite, tmp_path, workers):
     running = start_demo("orders")
     environments = tmp_path / "environments"
     environments.mkdir()
     # No endpoint configured at all: every check is skipped, so nothing decided.
-    (environments / "dev.yaml").write_text(f"environment: dev\nservices:\n  orders:\n    url: {running.urls['orders']}\n")
+    (environments / "dev.yaml").write_text(
+        f"environment: dev\nservices:\n  orders:\n    url: {running.urls['orders']}\n"
+    )
     run = run_suite(environments, "--env", "dev", "--expected-version", "v2.3.1", workers=workers)
 
     assert run.ret == 6, run.stdout
@@ -123,12 +132,13 @@ def test_unconfigured_check_is_skipped_and_nothing_deciding_is_inconclusive(star
 def test_a_broken_check_is_inconclusive_never_a_pass(two_services, run_suite, pytester, workers):
     environments, _ = two_services()
     pytester.makeconftest((REPO / "conftest.py").read_text())  # the suite's plugins, for a check file outside it
-    broken = pytester.makepyfile(test_broken_check="""
+    broken = pytester.makepyfile(
+        test_broken_check="""
         def test_counts_things(target, verify):
             raise RuntimeError("the check's own machinery broke")
-    """)
-    run = run_suite(environments, "--env", "staging", "--expected-version", "v2.3.1", workers=workers,
-                    checks=[broken])
+    """
+    )
+    run = run_suite(environments, "--env", "staging", "--expected-version", "v2.3.1", workers=workers, checks=[broken])
 
     assert run.ret == 6, run.stdout
     assert run.verdict["verdict"] == "INCONCLUSIVE"
@@ -156,15 +166,26 @@ def test_wait_ready_is_bounded(two_services, run_suite):
     started = time.monotonic()
     run = run_suite(environments, "--env", "staging", "--wait-ready", "2s")
     assert run.ret == 1
-    assert run.not_passed() == {("orders", "health.readiness"): "failed", ("api-gateway", "version.matches_expected"): "skipped",
-                                ("orders", "version.matches_expected"): "skipped"}
+    assert run.not_passed() == {
+        ("orders", "health.readiness"): "failed",
+        ("api-gateway", "version.matches_expected"): "skipped",
+        ("orders", "version.matches_expected"): "skipped",
+    }
     assert time.monotonic() - started < 30
 
 
 def test_only_selected_services_are_checked(two_services, run_suite, workers):
     environments, _ = two_services("unhealthy")
-    run = run_suite(environments, "--env", "staging", "--service", "api-gateway", "--expected-version", "v2.3.1",
-                    workers=workers)
+    run = run_suite(
+        environments,
+        "--env",
+        "staging",
+        "--service",
+        "api-gateway",
+        "--expected-version",
+        "v2.3.1",
+        workers=workers,
+    )
     assert run.ret == 0, run.stdout
     assert set(run.verdict["services"]) == {"api-gateway"}
     tests = {finding["test"] for finding in run.verdict["services"]["api-gateway"]["findings"]}

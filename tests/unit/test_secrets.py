@@ -17,5 +17,7 @@ def test_redactor_masks_known_values_url_passwords_and_key_values():
 
 def test_redactor_scrubs_nested_data():
     redact = Redactor(["s3cr3t-value"])
-    assert redact.scrub({"a": ["x s3cr3t-value", {"b": "s3cr3t-value"}], "n": 1}) == {"a": ["x ***", {"b": "***"}],
-                                                                                         "n": 1}
+    assert redact.scrub({"a": ["x s3cr3t-value", {"b": "s3cr3t-value"}], "n": 1}) == {
+        "a": ["x ***", {"b": "***"}],
+        "n": 1,
+    }

@@ -1,0 +1,1 @@
+"""Bundled demo services for deploycheck; run with `python -m demo --help`."""
