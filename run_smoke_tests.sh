@@ -9,6 +9,7 @@
 #
 # Words after ENV are service names until the first option; every option from there on goes to pytest as is
 # (deploycheck's --expected-version, --wait-ready, --timeout, or any pytest option).
+# Reports go to reports/ (DEPLOYCHECK_REPORTS_DIR to change it).
 # Exit status: 0 PASS (promote), 1 FAIL (roll back), 6 INCONCLUSIVE (hold for a person);
 #              2 interrupted, 3 internal error, 4 usage error (bad option or configuration), as pytest defines them.
 set -euo pipefail
@@ -31,21 +32,22 @@ while [[ $# -gt 0 && "$1" != -* ]]; do
 done
 [[ "${1:-}" == "--" ]] && shift
 
+reports="${DEPLOYCHECK_REPORTS_DIR:-$PWD/reports}"
 # Allure results are cleaned here, not with --clean-alluredir, which races under pytest-xdist.
-rm -rf reports/allure-results
-mkdir -p reports
+rm -rf "$reports/allure-results" "$reports/verdict.json" "$reports/summary.md" "$reports/junit.xml"
+mkdir -p "$reports"
 
 status=0
 "$PYTHON" -m pytest "${args[@]}" \
-    --junitxml reports/junit.xml --alluredir reports/allure-results --verdict-file reports/verdict.json \
+    --junitxml "$reports/junit.xml" --alluredir "$reports/allure-results" --verdict-file "$reports/verdict.json" \
     "$@" || status=$?
 
-if [[ -f reports/verdict.json ]]; then
+if [[ -f "$reports/verdict.json" ]]; then
     echo
     echo "Reports:"
-    echo "  verdict        $PWD/reports/verdict.json"
-    echo "  summary        $PWD/reports/summary.md"
-    echo "  junit          $PWD/reports/junit.xml"
-    echo "  allure results $PWD/reports/allure-results/   (view: allure serve reports/allure-results)"
+    echo "  verdict        $reports/verdict.json"
+    echo "  summary        $reports/summary.md"
+    echo "  junit          $reports/junit.xml"
+    echo "  allure results $reports/allure-results/   (view: $(scripts/install_allure.sh) serve $reports/allure-results)"
 fi
 exit "$status"
