@@ -97,7 +97,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     print(f"environment {settings.env} ({configuration.environment_file(settings.environments_dir, settings.env)})")
     for name, body in services.items():
         body = body or {}
-        url = body.get("url") or ("started by the demo" if demo else "(no url)")
+        url = Redactor()(str(body.get("url") or ("started by the demo" if demo else "(no url)")))
         parts = [key for key in ("health", "ready", "version", "kubernetes", "metrics", "database") if key in body]
         flows = ", ".join(body.get("flows") or [])
         print(f"  {name:<24} {url}  [{', '.join(parts) or 'defaults only'}]" + (f"  flows: {flows}" if flows else ""))

@@ -146,6 +146,27 @@ def test_a_broken_check_is_inconclusive_never_a_pass(two_services, run_suite, py
     assert any("RuntimeError: the check's own machinery broke" in r for r in run.verdict["reasons"])
 
 
+def test_missing_evidence_is_inconclusive_and_reads_so(two_services, run_suite, pytester, workers):
+    environments, _ = two_services()
+    pytester.makeconftest((REPO / "conftest.py").read_text())
+    thin = pytester.makepyfile(
+        test_thin_evidence="""
+        from deploycheck.findings import Finding, Outcome
+
+        def test_error_rate(target, verify):
+            verify(Finding(Outcome.INCONCLUSIVE, "only 3 requests in the window, fewer than min_requests 100",
+                           samples=3, limit=100))
+    """
+    )
+    run = run_suite(environments, "--env", "staging", workers=workers, checks=[thin])
+
+    assert run.ret == 6, run.stdout
+    assert run.not_passed() == {(s, "thin_evidence.error_rate"): "inconclusive" for s in ("api-gateway", "orders")}
+    assert "2 inconclusive" in run.stdout
+    finding = run.verdict["services"]["orders"]["findings"][0]
+    assert (finding["samples"], finding["limit"]) == (3, 100)
+
+
 def test_wait_ready_gives_a_starting_service_time(two_services, run_suite):
     environments, running = two_services("not_ready")
 
