@@ -1,0 +1,59 @@
+"""Fixtures of the cluster tier: a real Kubernetes control plane on loopback.
+
+``kube_cluster`` (session): a started :class:`tools.k8s.cluster.ControlPlane`
+(etcd, kube-apiserver, controller-manager, scheduler, kwok fake nodes).  The
+tests using it are skipped with the reason when the binaries are not built
+(``bash tools/k8s/build.sh``) -- unless DEPLOYCHECK_REQUIRE_CLUSTER=1, which
+turns the skip into a failure (for CI, where the tier must run).
+
+``kube_namespace`` (function): a fresh namespace, ready for pods, deleted
+afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tools.k8s.cluster import ControlPlane
+
+_startup: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[ControlPlane]:
+    ok, reason = ControlPlane.available()
+    if not ok:
+        if os.environ.get("DEPLOYCHECK_REQUIRE_CLUSTER", "") not in ("", "0"):
+            pytest.fail(f"DEPLOYCHECK_REQUIRE_CLUSTER is set but: {reason}", pytrace=False)
+        pytest.skip(reason)
+    cluster = ControlPlane()
+    cluster.start()
+    _startup.update(cluster.timings)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster: ControlPlane) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    kube_cluster.kubectl("create", "namespace", name)
+    # Pods are rejected until the ServiceAccount controller made "default".
+    kube_cluster.kubectl("wait", "--for=create", f"--namespace={name}", "serviceaccount/default", "--timeout=30s")
+    try:
+        yield name
+    finally:
+        kube_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _startup:
+        phases = ", ".join(f"{k} {v:.1f}s" for k, v in _startup.items() if k != "total")
+        terminalreporter.write_line(
+            f"kube_cluster: control plane ready in {_startup['total']:.1f}s ({phases}, cumulative)"
+        )

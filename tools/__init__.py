@@ -1,0 +1,1 @@
+"""Developer tooling for deploycheck (not part of the installed package)."""

@@ -1,0 +1,1 @@
+"""A local Kubernetes control plane for the cluster test tier (see build.sh, cluster.py)."""
