@@ -9,12 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpcore  # noqa: F401  (see below)
 import pytest
 import yaml
 
 from deploycheck import demo as demo_process
 from deploycheck.config import Demo
 
+# httpcore is imported here, before any test, on purpose: pytester restores sys.modules after each test, so a
+# module first imported during a pytester test is dropped and later imported anew, while httpx keeps the classes
+# of the first import in its exception map; httpcore.ConnectError then escapes unmapped instead of becoming
+# httpx.ConnectError (seen in tests/demo after the end-to-end tests).
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ENDPOINTS = {
     "health": {"path": "/health", "expect": {"status": "healthy"}},
