@@ -72,9 +72,10 @@ def start(demo: Demo, services: list[str] | None = None, timeout_s: float = STAR
         if process.poll() is None:
             process.kill()
         process.wait()
-        output = Path(log.name).read_text(errors="replace").strip()[-2000:]
+        lines = Path(log.name).read_text(errors="replace").strip().splitlines()
         Path(log.name).unlink(missing_ok=True)
-        raise DemoError(f"the demo services did not start: {line or output or 'no output'}") from None
+        # The last line says why (argparse and tracebacks both end with the error itself).
+        raise DemoError(f"the demo services did not start: {line or (lines[-1] if lines else 'no output')}") from None
 
 
 def _first_line(process: subprocess.Popen[str], timeout_s: float) -> str:

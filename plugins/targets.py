@@ -4,6 +4,7 @@ selected services (ids like `production/api-gateway`), gathers their evidence up
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ import pytest
 
 from deploycheck import config as configuration
 from deploycheck.config import ConfigError, Environment, Overrides, Service
+from deploycheck.demo import DemoError
 from deploycheck.evidence import GatherSettings
 from deploycheck.probes.http import HttpResult
 from deploycheck.run import Run
@@ -130,13 +132,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for probe in marker.args
     ]
     if wanted:
-        session.config.stash[run_key].evidence.prefetch(wanted)
+        # If the demo cannot start, each check meets the same error and reports it as inconclusive.
+        with contextlib.suppress(DemoError):
+            session.config.stash[run_key].evidence.prefetch(wanted)
 
 
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest) -> Target:
     """The service under check (parametrized: one test per selected service)."""
     config = request.config
-    run = config.stash[run_key]
-    service = run.evidence.environment.services[request.param]
-    return Target(config.stash[environment_key].name, service, config.stash[settings_key].expected_version, run)
+    environment = config.stash[environment_key]
+    service = environment.services[request.param]  # as configured: a demo service's URL is known once started
+    return Target(environment.name, service, config.stash[settings_key].expected_version, config.stash[run_key])

@@ -118,7 +118,7 @@ async def _send(client: httpx.AsyncClient, request: HttpRequest) -> HttpResult:
         return HttpResult(
             request, None, elapsed_ms=elapsed(), error=f"no answer within {request.timeout_s:g}s ({kind})"
         )
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL, OSError) as error:
         return HttpResult(request, None, elapsed_ms=elapsed(), error=f"{type(error).__name__}: {error}")
     text = response.text
     return HttpResult(

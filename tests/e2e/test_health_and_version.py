@@ -230,3 +230,23 @@ def test_local_environment_starts_the_demo_itself(run_suite, workers):
     assert run.ret == 0, run.stdout
     assert set(run.verdict["services"]) == {"api-gateway", "orders"}
     assert run.not_passed() == {}
+
+
+def test_demo_that_cannot_start_is_inconclusive(run_suite, tmp_path, workers):
+    environments = tmp_path / "environments"
+    environments.mkdir()
+    # A fault mode the demo refuses: it exits at once, so no evidence can be gathered.
+    (environments / "local.yaml").write_text(
+        "environment: local\ndemo: {faults: {orders: [no_such_mode]}}\n"
+        "defaults: {health: {path: /health}}\nservices:\n  orders: {}\n"
+    )
+    run = run_suite(environments, "--env", "local", workers=workers)
+
+    assert run.ret == 6, run.stdout
+    assert run.outcomes() == {
+        ("orders", "health.liveness"): "inconclusive",
+        ("orders", "health.readiness"): "skipped",  # not configured: known without the demo
+        ("orders", "version.matches_expected"): "skipped",
+    }
+    assert "the demo services did not start: " in run.verdict["reasons"][0]
+    assert "no_such_mode" in run.verdict["reasons"][0]
