@@ -13,7 +13,7 @@ import pytest
 from deploycheck import config as configuration
 from deploycheck.config import ConfigError, Environment, Overrides, Service
 from deploycheck.demo import DemoError
-from deploycheck.evidence import GatherSettings
+from deploycheck.evidence import PROBES, GatherSettings
 from deploycheck.probes.http import HttpResult
 from deploycheck.run import Run
 from deploycheck.secrets import Redactor
@@ -131,6 +131,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for marker in item.iter_markers("probe")
         for probe in marker.args
     ]
+    unknown = sorted({probe for _, probe in wanted if probe not in PROBES})
+    if unknown:
+        raise pytest.UsageError(
+            f"@pytest.mark.probe({unknown[0]!r}): no such probe (known: {', '.join(PROBES)}); fix the check's marker"
+        )
     if wanted:
         # If the demo cannot start, each check meets the same error and reports it as inconclusive.
         with contextlib.suppress(DemoError):

@@ -96,3 +96,20 @@ def test_bundled_environment_files_are_valid(name, monkeypatch):
     environment = load_environment(REPO / "environments", name, environ={})
     assert environment.name == name
     assert "api-gateway" in environment.services
+
+
+def test_a_check_asking_for_an_unknown_probe_is_a_usage_error(run_suite, pytester, tmp_path):
+    environments = write_environment(tmp_path / "environments", "staging", GOOD)
+    pytester.makeconftest((REPO / "conftest.py").read_text())
+    check = pytester.makepyfile(
+        test_typo="""
+        import pytest
+
+        @pytest.mark.probe("helth")
+        def test_liveness(target, verify):
+            pass
+    """
+    )
+    run = run_suite(environments, "--env", "staging", checks=[check])
+    assert run.ret == 4, run.stdout
+    assert "@pytest.mark.probe('helth'): no such probe (known: health, ready, version)" in run.stdout
