@@ -50,16 +50,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         epilog="fault modes:\n" + "\n".join(f"  {m:14} {d}" for m, d in MODES.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("services", nargs="+", type=_service_spec, metavar="SERVICE[:PORT]",
-                        help="service to serve; PORT 0 or omitted picks a free port")
+    parser.add_argument(
+        "services",
+        nargs="+",
+        type=_service_spec,
+        metavar="SERVICE[:PORT]",
+        help="service to serve; PORT 0 or omitted picks a free port",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--admin-port", type=int, default=0, help="admin server port (default: free port)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="minimum latency of every endpoint")
     parser.add_argument("--version", default=DEFAULT_VERSION, help="version all services report (default %(default)s)")
-    parser.add_argument("--version-of", action="append", default=[], type=_assignment, metavar="SERVICE=VER",
-                        help="version one service reports (repeatable)")
-    parser.add_argument("--fault", action="append", default=[], type=_assignment, metavar="SERVICE=MODE[,MODE]",
-                        help="fault modes a service starts in (repeatable)")
+    parser.add_argument(
+        "--version-of",
+        action="append",
+        default=[],
+        type=_assignment,
+        metavar="SERVICE=VER",
+        help="version one service reports (repeatable)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        type=_assignment,
+        metavar="SERVICE=MODE[,MODE]",
+        help="fault modes a service starts in (repeatable)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
@@ -97,7 +114,9 @@ async def serve(args: argparse.Namespace) -> int:
     try:
         services = {
             name: Service(
-                name, args.host, port,
+                name,
+                args.host,
+                port,
                 version=args.versions.get(name, args.version),
                 latency=args.latency_ms / 1000,
                 faults=args.faults.get(name, ()),
@@ -123,7 +142,7 @@ async def serve(args: argparse.Namespace) -> int:
         stopping = asyncio.gather(*(r.stop(keep_port=False) for r in runners), return_exceptions=True)
         try:
             await asyncio.wait_for(stopping, STOP_TIMEOUT + 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("some servers did not stop in time")
         for r in runners:
             r.close()

@@ -26,9 +26,7 @@ def create_admin_app(services: dict[str, Service]) -> Starlette:
         return sorted(service.faults.modes)
 
     async def list_faults(request: Request) -> Response:
-        return JSONResponse(
-            {"faults": {name: modes_of(s) for name, s in services.items()}, "modes": MODES}
-        )
+        return JSONResponse({"faults": {name: modes_of(s) for name, s in services.items()}, "modes": MODES})
 
     async def service_faults(request: Request) -> Response:
         name = request.path_params["service"]

@@ -7,10 +7,12 @@ survives the `down` fault (the app object outlives its uvicorn server).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import math
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from demo.faults import SLOW_EXTRA_SECONDS, WRONG_VERSION, Faults
 from demo.metrics import CONTENT_TYPE, ServiceMetrics
 
+Handler = Callable[[Request], Awaitable[Response]]
+
 DEMO_USER = ("demo", "demo")
 REPORT_DELAY_SECONDS = 0.1
 REPORT_KINDS = ("orders", "payments")
@@ -34,9 +38,7 @@ ITEMS = [
 
 # Route templates by kind.  Faults `slow`/`errors` hit API and flow routes,
 # `crash_flow` only flow routes; probes are only touched by their own faults.
-PROBE_ROUTES = frozenset(
-    {"/health", "/v1/health", "/ready", "/v1/ready", "/version", "/v1/version", "/metrics"}
-)
+PROBE_ROUTES = frozenset({"/health", "/v1/health", "/ready", "/v1/ready", "/version", "/v1/version", "/metrics"})
 FLOW_PREFIXES = ("/v1/auth/", "/v1/orders", "/v1/payments", "/v1/reports")
 UNMATCHED_ROUTE = "unmatched"  # route label for 404s, so paths can't blow up cardinality
 
@@ -115,6 +117,17 @@ def create_app(state: ServiceState) -> ASGIApp:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         return scheme.lower() == "bearer" and token in state.tokens
 
+    def requires_token(handler: Handler) -> Handler:
+        """The flow routes need `Authorization: Bearer <token>` from /v1/auth/login."""
+
+        @functools.wraps(handler)
+        async def guarded(request: Request) -> Response:
+            if not authorized(request):
+                return _error(401, "missing or invalid bearer token")
+            return await handler(request)
+
+        return guarded
+
     async def health(request: Request) -> Response:
         if "unhealthy" in state.faults:
             return JSONResponse(
@@ -142,7 +155,7 @@ def create_app(state: ServiceState) -> ASGIApp:
     async def login(request: Request) -> Response:
         body = await _json_object(request)
         if body is None or not isinstance(body.get("username"), str) or not isinstance(body.get("password"), str):
-            return _error(422, "body must be {\"username\": str, \"password\": str}")
+            return _error(422, 'body must be {"username": str, "password": str}')
         if (body["username"], body["password"]) != DEMO_USER:
             return _error(401, "invalid credentials")
         token = secrets.token_urlsafe(24)
@@ -150,8 +163,6 @@ def create_app(state: ServiceState) -> ASGIApp:
         return JSONResponse({"token": token, "token_type": "bearer"})
 
     async def create_order(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "missing or invalid bearer token")
         items_, problems = _validate_order(await _json_object(request))
         if problems:
             return _error(422, "validation failed", details=problems)
@@ -165,17 +176,13 @@ def create_app(state: ServiceState) -> ASGIApp:
         return JSONResponse(order, status_code=201, headers={"Location": f"/v1/orders/{order['id']}"})
 
     async def get_order(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "missing or invalid bearer token")
         order = state.orders.get(request.path_params["id"])
         return JSONResponse(order) if order else _error(404, "order not found")
 
     async def create_payment(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "missing or invalid bearer token")
         body = await _json_object(request)
         if body is None or not isinstance(body.get("order_id"), str) or not _is_number(body.get("amount")):
-            return _error(422, "body must be {\"order_id\": str, \"amount\": number}")
+            return _error(422, 'body must be {"order_id": str, "amount": number}')
         order = state.orders.get(body["order_id"])
         if order is None:
             return _error(404, "order not found")
@@ -189,14 +196,10 @@ def create_app(state: ServiceState) -> ASGIApp:
         return JSONResponse(payment, status_code=201, headers={"Location": f"/v1/payments/{payment['id']}"})
 
     async def get_payment(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "missing or invalid bearer token")
         payment = state.payments.get(request.path_params["id"])
         return JSONResponse(payment) if payment else _error(404, "payment not found")
 
     async def create_report(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "missing or invalid bearer token")
         body = await _json_object(request)
         kind = body.get("kind") if body else None
         if kind not in REPORT_KINDS:
@@ -212,8 +215,6 @@ def create_app(state: ServiceState) -> ASGIApp:
         )
 
     async def get_report(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "missing or invalid bearer token")
         report = state.reports.get(request.path_params["id"])
         if report is None:
             return _error(404, "report not found")
@@ -231,12 +232,12 @@ def create_app(state: ServiceState) -> ASGIApp:
         Route("/metrics", metrics),
         Route("/v1/items", items),
         Route("/v1/auth/login", login, methods=["POST"]),
-        Route("/v1/orders", create_order, methods=["POST"]),
-        Route("/v1/orders/{id}", get_order),
-        Route("/v1/payments", create_payment, methods=["POST"]),
-        Route("/v1/payments/{id}", get_payment),
-        Route("/v1/reports", create_report, methods=["POST"]),
-        Route("/v1/reports/{id}", get_report),
+        Route("/v1/orders", requires_token(create_order), methods=["POST"]),
+        Route("/v1/orders/{id}", requires_token(get_order)),
+        Route("/v1/payments", requires_token(create_payment), methods=["POST"]),
+        Route("/v1/payments/{id}", requires_token(get_payment)),
+        Route("/v1/reports", requires_token(create_report), methods=["POST"]),
+        Route("/v1/reports/{id}", requires_token(get_report)),
     ]
     return ServiceMiddleware(Starlette(routes=routes), state, routes)
 

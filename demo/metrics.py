@@ -18,7 +18,21 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Upper bounds in seconds; +Inf is implicit.  Dense around 0.1-0.3 s because the
 # suite's P95 threshold is 200 ms.
 BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
 )
 
 LabelKey = tuple[str, str, str]  # (method, route, status)
@@ -57,11 +71,9 @@ class ServiceMetrics:
         for key, series in sorted(self._series.items()):
             labels = self._labels(key)
             cumulative = 0
-            for bound, n in zip((*BUCKETS, math.inf), series.buckets):
+            for bound, n in zip((*BUCKETS, math.inf), series.buckets, strict=True):
                 cumulative += n
-                lines.append(
-                    f'http_request_duration_seconds_bucket{{{labels},le="{_fmt_le(bound)}"}} {cumulative}'
-                )
+                lines.append(f'http_request_duration_seconds_bucket{{{labels},le="{_fmt_le(bound)}"}} {cumulative}')
             lines.append(f"http_request_duration_seconds_sum{{{labels}}} {series.total!r}")
             lines.append(f"http_request_duration_seconds_count{{{labels}}} {series.count}")
         lines += [
@@ -84,8 +96,7 @@ class ServiceMetrics:
     def _labels(self, key: LabelKey) -> str:
         method, route, status = key
         return (
-            f'service="{_escape(self.service)}",method="{_escape(method)}",'
-            f'route="{_escape(route)}",status="{status}"'
+            f'service="{_escape(self.service)}",method="{_escape(method)}",route="{_escape(route)}",status="{status}"'
         )
 
 

@@ -114,7 +114,7 @@ class ServiceRunner:
             server.should_exit = True
             try:
                 await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 server.force_exit = True  # skip waiting for stuck connections
                 await asyncio.gather(task, return_exceptions=True)
             except Exception:
@@ -134,7 +134,14 @@ class Service:
     """One named demo service: its state, app and runner."""
 
     def __init__(
-        self, name: str, host: str, port: int, *, version: str, latency: float, faults: Iterable[str],
+        self,
+        name: str,
+        host: str,
+        port: int,
+        *,
+        version: str,
+        latency: float,
+        faults: Iterable[str],
         access_log: bool = False,
     ) -> None:
         self.state = ServiceState(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import queue
 import re
 import signal
@@ -46,12 +45,14 @@ class Demo:
 
 def launch(*args: str, timeout: float = START_TIMEOUT) -> Demo:
     """Start `python -m demo ARGS` and wait for its JSON line."""
-    err = tempfile.NamedTemporaryFile("w", prefix="demo-stderr-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "demo", *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
-    )
-    err.close()
+    with tempfile.NamedTemporaryFile("w", prefix="demo-stderr-", suffix=".log", delete=False) as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "demo", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()  # type: ignore[union-attr]
     try:
@@ -141,6 +142,7 @@ def login(http: httpx.Client, base: str) -> dict[str, str]:
 
 # --- process contract ------------------------------------------------------------
 
+
 def test_json_line(demo: Demo) -> None:
     assert demo.info["pid"] == demo.proc.pid
     assert set(demo.info["services"]) == {"api-gateway", "orders"}
@@ -169,6 +171,7 @@ def test_fault_from_command_line(demo: Demo, http: httpx.Client) -> None:
 
 
 # --- fault modes -------------------------------------------------------------------
+
 
 def test_wrong_version_toggle(demo: Demo, http: httpx.Client, faults: Any) -> None:
     gw = demo.url("api-gateway")
@@ -210,8 +213,9 @@ def test_slow(demo: Demo, http: httpx.Client, faults: Any) -> None:
     assert time.perf_counter() - t0 < 0.3  # probes are not slowed
     samples = scrape(http, gw)
     labels = dict(service="api-gateway", method="GET", route="/v1/items", status="200")
-    above_300ms = metric_value(samples, "http_request_duration_seconds_bucket", **labels, le="+Inf") - \
-        metric_value(samples, "http_request_duration_seconds_bucket", **labels, le="0.3")
+    above_300ms = metric_value(samples, "http_request_duration_seconds_bucket", **labels, le="+Inf") - metric_value(
+        samples, "http_request_duration_seconds_bucket", **labels, le="0.3"
+    )
     assert above_300ms >= 3
 
 
@@ -267,6 +271,7 @@ def test_admin_rejects_bad_requests(demo: Demo, http: httpx.Client) -> None:
 
 # --- metrics -----------------------------------------------------------------------
 
+
 def test_metrics_exposition(demo: Demo, http: httpx.Client) -> None:
     gw = demo.url("api-gateway")
     for _ in range(3):
@@ -306,6 +311,7 @@ def test_metrics_exposition(demo: Demo, http: httpx.Client) -> None:
 
 
 # --- user flows --------------------------------------------------------------------
+
 
 def test_user_flows(demo: Demo, http: httpx.Client) -> None:
     base = demo.url("api-gateway")
@@ -349,6 +355,7 @@ def test_user_flows(demo: Demo, http: httpx.Client) -> None:
 
 # --- process lifecycle and scale ---------------------------------------------------
 
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_exits_cleanly(sig: signal.Signals) -> None:
     d = launch("svc")
@@ -381,7 +388,9 @@ def test_fixed_port_and_down_at_start() -> None:
 
 def test_cli_errors() -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "demo", *args], cwd=ROOT, capture_output=True, text=True, timeout=20)
+        return subprocess.run(
+            [sys.executable, "-m", "demo", *args], cwd=ROOT, capture_output=True, text=True, timeout=20
+        )
 
     r = run("svc", "--fault", "svc=bogus")
     assert r.returncode == 2 and "bogus" in r.stderr and r.stdout == ""
@@ -412,8 +421,10 @@ def test_fifty_services_with_latency() -> None:
         elapsed, responses = asyncio.run(hit_all())
         assert [r.json()["service"] for r in responses] == names
         assert all(r.status_code == 200 for r in responses)
-        print(f"\n50 services: started in {started:.2f}s; 50 concurrent /health in {elapsed * 1000:.0f} ms "
-              f"(serial would be >= {50 * 50} ms)")
+        print(
+            f"\n50 services: started in {started:.2f}s; 50 concurrent /health in {elapsed * 1000:.0f} ms "
+            f"(serial would be >= {50 * 50} ms)"
+        )
         assert 0.05 <= elapsed < 2.5
     finally:
         stop(d)

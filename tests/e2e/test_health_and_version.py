@@ -171,7 +171,13 @@ def test_wait_ready_gives_a_starting_service_time(two_services, run_suite):
     environments, running = two_services("not_ready")
 
     def become_ready():
-        time.sleep(1.5)
+        # Ready only once the suite has seen "not ready" at least once (the demo counts its 503s on /ready).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            metrics = httpx.get(running.urls["orders"] + "/metrics", timeout=5).text
+            if any('route="/ready"' in line and 'status="503"' in line for line in metrics.splitlines()):
+                break
+            time.sleep(0.05)
         httpx.post(f"{running.admin_url}/faults/orders", json={"modes": []}, timeout=5).raise_for_status()
 
     threading.Thread(target=become_ready, daemon=True).start()
