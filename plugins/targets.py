@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -74,6 +74,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as error:
         origin = settings.origins["--env"]
         raise pytest.UsageError(f"bad configuration for --env {settings.env} (from {origin}): {error}") from None
+    if settings.expected_version is None and environment.demo is not None:
+        # The demo is deployed by the run itself, so the version it was started with is the one to expect.
+        settings = replace(settings, expected_version=environment.demo.version)
+        settings.origins["--expected-version"] = f"demo.version in {environment.source.name}"
+        config.stash[settings_key] = settings
     config.stash[environment_key] = environment
     config.stash[redactor_key] = Redactor([secret.reveal() for secret in environment.secrets])
     config.stash[run_key] = Run(environment, GatherSettings(wait_ready_s=settings.wait_ready_s))

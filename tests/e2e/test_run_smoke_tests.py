@@ -25,7 +25,7 @@ def smoke(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_local_runs_every_check_against_the_demo_and_writes_every_report(tmp_path):
-    result = smoke(tmp_path, "local", "--expected-version", "v2.3.1")
+    result = smoke(tmp_path, "local")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "VERDICT: PASS -> promote (exit status 0)" in result.stdout
@@ -34,6 +34,9 @@ def test_local_runs_every_check_against_the_demo_and_writes_every_report(tmp_pat
     verdict = json.loads((tmp_path / "verdict.json").read_text())
     jsonschema.validate(verdict, schema())
     assert verdict["verdict"] == "PASS" and set(verdict["services"]) == {"api-gateway", "orders"}
+    # Every check ran: the version expected of the demo is the one it was started with.
+    assert verdict["counts"] == {"passed": 6, "failed": 0, "inconclusive": 0, "skipped": 0}
+    assert verdict["expected_version"] == "v2.3.1"
     assert "<testsuite" in (tmp_path / "junit.xml").read_text()
     assert "| api-gateway | PASS |" in (tmp_path / "summary.md").read_text()
 
