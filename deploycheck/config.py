@@ -266,7 +266,11 @@ class _Loader:
         services = {
             service: self.service(
                 service,
-                _deep_merge(BUILTIN_SERVICE_DEFAULTS, defaults, services_raw[service] or {}),
+                _deep_merge(
+                    BUILTIN_SERVICE_DEFAULTS,
+                    defaults,
+                    self.mapping(services_raw[service], f"services.{service}", SERVICE_KEYS),
+                ),
                 f"services.{service}",
                 overrides,
                 started_by_demo=demo is not None and service in demo.services,
@@ -401,9 +405,6 @@ def _deep_merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
     """Later layers win; mappings merge key by key; an explicit null in a later layer switches a section off."""
     merged: dict[str, Any] = {}
     for layer in layers:
-        if not isinstance(layer, Mapping):
-            # A non-mapping service body is reported by the caller's validation, not hidden here.
-            return layer  # type: ignore[return-value]
         for key, value in layer.items():
             if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
                 merged[key] = _deep_merge(merged[key], value)
