@@ -8,7 +8,6 @@ or the wait is over, so services still starting are given time without slowing h
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -65,16 +64,12 @@ class EvidenceStore:
         self.environment = environment
         self.settings = settings
         self._results: dict[ProbeKey, HttpResult] = {}
-        self.batches: list[tuple[int, float]] = []  # (probes gathered, seconds): how prefetching went
 
     def prefetch(self, keys: Iterable[ProbeKey]) -> None:
         wanted = [key for key in dict.fromkeys(keys) if key not in self._results]
         jobs = {key: job for key in wanted if (job := self._job(key)) is not None}
-        started = time.perf_counter()
         for key, result in zip(jobs, fetch_all(list(jobs.values())), strict=True):
             self._results[key] = result
-        if jobs:
-            self.batches.append((len(jobs), time.perf_counter() - started))
 
     def get(self, service: str, probe: str) -> HttpResult:
         key = (service, probe)

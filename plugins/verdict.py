@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from deploycheck.findings import Finding, Outcome
-from deploycheck.verdict import RunReport, Verdict, decide, to_markdown
+from deploycheck.verdict import RunReport, Verdict, to_markdown
 from plugins.checks import CHECK_PROPERTY, ERROR_PROPERTY, FINDING_PROPERTY, TARGET_PROPERTY
 from plugins.targets import environment_key, redactor_key, settings_key
 
@@ -49,7 +49,7 @@ class VerdictWriter:
         self.redact = config.stash[redactor_key]
         self.started_at = datetime.now(UTC)
         self.findings: dict[str, list[Finding]] = {name: [] for name in self.environment.services}
-        self.report: RunReport | None = None
+        self.document: dict[str, Any] | None = None  # verdict.json as written (redacted)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         properties = _properties(report)
@@ -60,38 +60,38 @@ class VerdictWriter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self.report = RunReport(
+        report = RunReport(
             environment=self.environment.name,
             expected_version=self.settings.expected_version,
             started_at=self.started_at,
             finished_at=datetime.now(UTC),
             findings=self.findings,
         )
-        document = self.redact.scrub_document(self.report.to_json())
+        self.document = self.redact.scrub_document(report.to_json())
         path = self.settings.verdict_file
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        path.with_name("summary.md").write_text(to_markdown(document), encoding="utf-8")
+        path.write_text(json.dumps(self.document, indent=2) + "\n", encoding="utf-8")
+        path.with_name("summary.md").write_text(to_markdown(self.document), encoding="utf-8")
         if exitstatus not in _PYTEST_OWN:
-            session.exitstatus = self.report.verdict.exit_status
+            session.exitstatus = report.verdict.exit_status
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.report is None:
+        """The table, read from the verdict document just written (the same figures a pipeline sees)."""
+        if self.document is None:
             return
         write = terminalreporter.write_line
         terminalreporter.section(f"deploycheck verdict: {self.environment.name}", sep="=")
         write(f"{'service':<24} {'verdict':<13} {'passed':>6} {'failed':>6} {'inconcl.':>8} {'skipped':>7}")
-        for service, found in self.report.findings.items():
-            counts = {outcome: sum(f.outcome is outcome for f in found) for outcome in Outcome}
-            verdict = decide(found)
+        for service, body in self.document["services"].items():
+            counts = body["counts"]
             write(
-                f"{service:<24} {verdict.value:<13} {counts[Outcome.PASSED]:>6} {counts[Outcome.FAILED]:>6} "
-                f"{counts[Outcome.INCONCLUSIVE]:>8} {counts[Outcome.SKIPPED]:>7}",
-                **_colour(verdict),
+                f"{service:<24} {body['verdict']:<13} {counts['passed']:>6} {counts['failed']:>6} "
+                f"{counts['inconclusive']:>8} {counts['skipped']:>7}",
+                **_colour(Verdict(body["verdict"])),
             )
-        for line in self.report.to_json()["reasons"]:
-            write("  - " + self.redact(line))
-        verdict = self.report.verdict
+        for line in self.document["reasons"]:
+            write("  - " + line)
+        verdict = Verdict(self.document["verdict"])
         write(
             f"VERDICT: {verdict.value} -> {verdict.action} (exit status {verdict.exit_status}); "
             f"verdict file: {self.settings.verdict_file}",
