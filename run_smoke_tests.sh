@@ -20,8 +20,10 @@ if [[ $# -lt 1 || "$1" == "-h" || "$1" == "--help" ]]; then
     exit $([[ $# -lt 1 ]] && echo 4 || echo 0)
 fi
 
-cd "$(dirname "$0")"
-source scripts/bootstrap.sh
+# Work from the caller's directory (paths they give are theirs), with the project's configuration and checks
+# named explicitly, so the script works from anywhere: /opt/deploycheck/run_smoke_tests.sh staging.
+root="$(cd "$(dirname "$0")" && pwd)"
+BOOTSTRAP_EXTRAS="" source "$root/scripts/bootstrap.sh"
 
 env_name="$1"
 shift
@@ -32,15 +34,16 @@ while [[ $# -gt 0 && "$1" != -* ]]; do
 done
 [[ "${1:-}" == "--" ]] && shift
 
-reports="${DEPLOYCHECK_REPORTS_DIR:-$PWD/reports}"
+reports="${DEPLOYCHECK_REPORTS_DIR:-$root/reports}"
 # Allure results are cleaned here, not with --clean-alluredir, which races under pytest-xdist.
 rm -rf "$reports/allure-results" "$reports/verdict.json" "$reports/summary.md" "$reports/junit.xml"
 mkdir -p "$reports"
 
 status=0
-"$PYTHON" -m pytest "${args[@]}" \
-    --junitxml "$reports/junit.xml" --alluredir "$reports/allure-results" --verdict-file "$reports/verdict.json" \
-    "$@" || status=$?
+"$PYTHON" -m pytest -c "$root/pyproject.toml" --rootdir "$root" "${args[@]}" \
+    --junitxml "$reports/junit.xml" --alluredir "$reports/allure-results" \
+    --verdict-file "$reports/verdict.json" --summary-file "$reports/summary.md" \
+    "$@" "$root/checks" "$root/smoke" || status=$?
 
 if [[ -f "$reports/verdict.json" ]]; then
     echo
@@ -48,6 +51,7 @@ if [[ -f "$reports/verdict.json" ]]; then
     echo "  verdict        $reports/verdict.json"
     echo "  summary        $reports/summary.md"
     echo "  junit          $reports/junit.xml"
-    echo "  allure results $reports/allure-results/   (view: $(scripts/install_allure.sh) serve $reports/allure-results)"
+    echo "  allure results $reports/allure-results/   (view: allure serve $reports/allure-results;"
+    echo "                 no allure? $root/scripts/install_allure.sh installs it)"
 fi
 exit "$status"

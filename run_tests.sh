@@ -3,6 +3,6 @@
 #   ./run_tests.sh                 # everything; extra arguments go to pytest, e.g. ./run_tests.sh -k config
 set -euo pipefail
 cd "$(dirname "$0")"
-source scripts/bootstrap.sh test
+BOOTSTRAP_EXTRAS=test source scripts/bootstrap.sh
 cd tests
 exec "$PYTHON" -m pytest "$@"

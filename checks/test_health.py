@@ -1,19 +1,13 @@
 """Liveness and readiness: each endpoint answers with the expected status and body."""
 
-import pytest
-
 from deploycheck import judge
 
 
-@pytest.mark.probe("health")
-def test_liveness(target, verify):
+def test_liveness(target, health, verify):
     """The health endpoint says the service is alive, e.g. 200 {"status": "healthy"}."""
-    spec = target.require("health")
-    verify(judge.endpoint(target.evidence("health"), spec))
+    verify(judge.endpoint(health, target.service.health))
 
 
-@pytest.mark.probe("ready")
-def test_readiness(target, verify):
+def test_readiness(target, ready, verify):
     """The readiness endpoint says the service takes traffic."""
-    spec = target.require("ready")
-    verify(judge.endpoint(target.evidence("ready"), spec))
+    verify(judge.endpoint(ready, target.service.ready))

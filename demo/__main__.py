@@ -16,9 +16,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from demo.admin import create_admin_app
-from demo.faults import MODES, FaultError, validate_modes
-from demo.runner import STOP_TIMEOUT, Service, ServiceRunner
+from .admin import create_admin_app
+from .faults import MODES, FaultError, validate_modes
+from .runner import STOP_TIMEOUT, Service, ServiceRunner
 
 log = logging.getLogger("demo")
 

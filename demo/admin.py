@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from demo.faults import MODES, FaultError
-from demo.runner import Service
+from .faults import MODES, FaultError
+from .runner import Service
 
 
 def create_admin_app(services: dict[str, Service]) -> Starlette:

@@ -22,8 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from demo.faults import SLOW_EXTRA_SECONDS, WRONG_VERSION, Faults
-from demo.metrics import CONTENT_TYPE, ServiceMetrics
+from .faults import SLOW_EXTRA_SECONDS, WRONG_VERSION, Faults
+from .metrics import CONTENT_TYPE, ServiceMetrics
 
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from demo.app import ServiceState, create_app
-from demo.faults import Faults
-from demo.metrics import ServiceMetrics
+from .app import ServiceState, create_app
+from .faults import Faults
+from .metrics import ServiceMetrics
 
 log = logging.getLogger("demo")
 

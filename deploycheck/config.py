@@ -1,126 +1,62 @@
-"""Environment configuration: load `environments/<env>.yaml`, validate it, resolve `${VAR}` references.
+"""Environment configuration: load `environments/<env>.yaml` into a typed `Environment`, or say everything that is
+wrong with it in one `ConfigError` (file, line:column, key path, what was expected and found, the fix).
 
-Layers, each overriding the last: built-in defaults -> the file's `defaults:` -> the service's own keys -> the
-command line (`Overrides`). A bad file raises `ConfigError` naming the file, the key path and the fix; nothing is
-half-loaded. Values of secret-bearing keys (token, password, dsn, secret) become `Secret`s.
+Layers, each overriding the last: the model's defaults -> the file's `defaults:` -> the service's own keys -> the
+command line (`Overrides`). Mappings merge key by key; an explicit `null` switches a section off for a service.
+
+`${VAR}` and `${VAR:-default}` are resolved from the process environment for the selected services only, and for
+the later sections (prometheus, database, ...) only those named in `sections`. The other sections are still
+validated; a value whose variable is unset there becomes an `Unresolved` stand-in that raises `ConfigError` as soon
+as it is used (and the section's `resolved` is False), so it can never pass for an empty or made-up value.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import yaml
+from pydantic import BaseModel, ValidationError
 
-from deploycheck.secrets import Redactor, Secret
+from deploycheck.config_errors import ConfigError, KeyPath, dotted
+from deploycheck.config_messages import describe
+from deploycheck.config_model import (
+    ENVIRONMENT_SECTIONS,
+    SERVICE_SECTIONS,
+    TLS,
+    Demo,
+    Endpoint,
+    EnvironmentShape,
+    FlowOptions,
+    ServiceSpec,
+    VersionEndpoint,
+)
+from deploycheck.config_variables import SECRET_KEY, Resolution, Unresolved, VariableResolver
+from deploycheck.durations import parse_duration, parse_timeout
+from deploycheck.environment import Environment, Overrides, Service
+from deploycheck.yaml_safe import read_yaml
 
-SEVERITIES = ("critical", "warning")
-SECRET_KEYS = re.compile(r"(?i)(token|password|passwd|dsn|secret)")
-_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-_DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+__all__ = [
+    "TLS",
+    "ConfigError",
+    "Demo",
+    "Endpoint",
+    "Environment",
+    "FlowOptions",
+    "Overrides",
+    "Service",
+    "Unresolved",
+    "VersionEndpoint",
+    "available_environments",
+    "environment_file",
+    "load_environment",
+    "parse_duration",
+    "parse_timeout",
+]
 
-BUILTIN_SERVICE_DEFAULTS: dict[str, Any] = {"timeout": "5s", "flows": [], "severity": {}}
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used: says which file, which key, and what to do."""
-
-    def __init__(self, source: Path | str, key_path: str, reason: str) -> None:
-        self.source = str(source)
-        self.key_path = key_path
-        self.reason = reason
-        where = f"{self.source}: {key_path}: " if key_path else f"{self.source}: "
-        super().__init__(where + reason)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The model
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """An HTTP endpoint a check requests, and what a good answer looks like."""
-
-    path: str
-    expect_status: int = 200
-    expect: Mapping[str, Any] = field(default_factory=dict)  # JSON fields that must have these values
-
-
-@dataclass(frozen=True)
-class VersionEndpoint:
-    path: str
-    field: str = "version"  # dotted path into the JSON body, e.g. "build.version"
-
-
-@dataclass(frozen=True, repr=False)
-class Service:
-    name: str
-    url: str
-    timeout_s: float
-    health: Endpoint | None = None
-    ready: Endpoint | None = None
-    version: VersionEndpoint | None = None
-    flows: tuple[str, ...] = ()
-    severity: Mapping[str, str] = field(default_factory=dict)  # check id -> critical | warning
-    # Sections whose checks arrive in later work (kubernetes, metrics, database, rollback, slo, baseline):
-    # validated as mappings and kept as they are.
-    sections: Mapping[str, Any] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return f"Service({self.name!r}, url={Redactor()(self.url)!r})"  # the URL may carry a password
-
-    def severity_of(self, check: str) -> str:
-        """`critical` decides the verdict; `warning` is reported only. Matches a check id or its group."""
-        group = check.split(".", 1)[0]
-        return self.severity.get(check, self.severity.get(group, "critical"))
-
-
-@dataclass(frozen=True)
-class Demo:
-    """The bundled demo services, started on loopback for this environment (the `local` environment)."""
-
-    services: tuple[str, ...]
-    latency_ms: int = 0
-    version: str = "v2.3.1"
-    faults: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Environment:
-    name: str
-    source: Path
-    services: Mapping[str, Service]
-    requires_approval: bool = False
-    demo: Demo | None = None
-    sections: Mapping[str, Any] = field(default_factory=dict)  # prometheus, kubernetes: for later checks
-    secrets: tuple[Secret, ...] = ()  # every secret value resolved while loading, for redaction
-
-    def unstarted(self) -> list[str]:
-        """Selected services the demo must start before they can be checked (they have no URL yet)."""
-        return [name for name, service in self.services.items() if not service.url]
-
-    def with_urls(self, urls: Mapping[str, str]) -> Environment:
-        services = {
-            name: replace(service, url=urls[name].rstrip("/")) if name in urls else service
-            for name, service in self.services.items()
-        }
-        return replace(self, services=services)
-
-
-@dataclass(frozen=True)
-class Overrides:
-    """What the command line changes, applied last."""
-
-    timeout_s: float | None = None
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Loading
+SECTIONS = frozenset(ENVIRONMENT_SECTIONS + SERVICE_SECTIONS)
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def environment_file(directory: Path, name: str) -> Path:
@@ -131,283 +67,206 @@ def available_environments(directory: Path) -> list[str]:
     return sorted(path.stem for path in directory.glob("*.yaml"))
 
 
-def read_raw(directory: Path, name: str) -> dict[str, Any]:
-    """The file's mapping as YAML gives it, with no `${VAR}` resolved; errors say where."""
-    path = environment_file(directory, name)
-    if not path.is_file():
-        known = ", ".join(available_environments(directory)) or "none"
-        raise ConfigError(path, "", f"no such environment {name!r} (environments in {directory}: {known})")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(path, "", f"invalid YAML: {where}{problem}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(path, "", "the file must be a mapping with at least `environment` and `services`")
-    return data
-
-
 def load_environment(
     directory: Path,
     name: str,
     selected: list[str] | None = None,
     overrides: Overrides | None = None,
     environ: Mapping[str, str] | None = None,
+    sections: Collection[str] | None = None,
 ) -> Environment:
-    """Load and validate one environment; `${VAR}`s are resolved for the selected services only."""
-    raw = read_raw(directory, name)
-    loader = _Loader(environment_file(directory, name), os.environ if environ is None else environ)
-    return loader.environment(raw, name, selected, overrides or Overrides())
+    """Load and validate one environment for the `selected` services (None: all).
 
-
-def parse_duration(value: Any, source: Path | str = "<command line>", key_path: str = "") -> float:
-    """'120s', '2m', '500ms', '1h' or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ConfigError(source, key_path, f"expected a duration like 30s, 2m or 500ms, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ConfigError(source, key_path, f"expected a duration like 30s, 2m or 500ms, got {value!r}")
-    return float(match["number"]) * _UNIT_SECONDS[match["unit"]]
+    `sections`: the later sections whose `${VAR}`s must be set (None: all; `()`: none, only the core keys url,
+    timeout, health, ready, version, headers, tls, severity, flows and demo are resolved then).
+    """
+    unknown = set(sections or ()) - SECTIONS
+    if unknown:
+        raise ValueError(f"no such section {sorted(unknown)[0]!r} (sections: {', '.join(sorted(SECTIONS))})")
+    path = environment_file(directory, name)
+    if not path.is_file():
+        known = ", ".join(available_environments(directory)) or "none"
+        raise ConfigError(path, "", f"no such environment {name!r} (environments in {directory}: {known})")
+    document = read_yaml(path)
+    loader = _Loader(path, document.positions, os.environ if environ is None else environ, sections)
+    return loader.environment(document.data, name, selected, overrides or Overrides())
 
 
 class _Loader:
-    """Validation of one file; every error carries the file and the key path."""
+    """One file: collects every problem, then raises them together."""
 
-    def __init__(self, source: Path, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        source: Path,
+        positions: Mapping[KeyPath, tuple[int, int]],
+        environ: Mapping[str, str],
+        sections: Collection[str] | None,
+    ) -> None:
         self.source = source
-        self.environ = environ
-        self.secrets: list[Secret] = []
+        self.positions = positions
+        self.variables = VariableResolver(environ, str(source))
+        self.sections = None if sections is None else frozenset(sections)
+        self.problems: list[ConfigError] = []
 
-    def fail(self, key_path: str, reason: str) -> ConfigError:
-        return ConfigError(self.source, key_path, reason)
+    def problem(self, path: KeyPath, reason: str) -> None:
+        known = next((path[:end] for end in range(len(path), -1, -1) if path[:end] in self.positions), ())
+        self.problems.append(ConfigError(self.source, dotted(path), reason, *self.positions.get(known, (1, 1))))
 
-    # ---- generic helpers
+    def needed(self, path: KeyPath, later_sections: tuple[str, ...]) -> bool:
+        """Must the variables at `path` be set? Core keys always; a later section if this run reads it."""
+        section = path[0] if path and path[0] in later_sections else None
+        return section is None or self.sections is None or section in self.sections
 
-    def mapping(self, value: Any, key_path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(key_path, f"expected a mapping, got {type(value).__name__} {value!r}")
-        for key in value:
-            if key not in allowed:
-                raise self.fail(f"{key_path}.{key}", f"unknown key (allowed here: {', '.join(allowed)})")
-        return value
-
-    def string(self, value: Any, key_path: str) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(key_path, f"expected a non-empty string, got {value!r}")
-        return value
-
-    def resolve(self, value: Any, key_path: str) -> Any:
-        """Replace `${VAR}` and `${VAR:-default}` everywhere inside `value`; secret keys become `Secret`s."""
-        if isinstance(value, dict):
-            return {key: self.resolve(item, f"{key_path}.{key}") for key, item in value.items()}
-        if isinstance(value, list):
-            return [self.resolve(item, f"{key_path}[{index}]") for index, item in enumerate(value)]
-        if not isinstance(value, str) or "${" not in value:
-            return value
-
-        def substitute(match: re.Match[str]) -> str:
-            name, default = match["name"], match["default"]
-            if name in self.environ:
-                return self.environ[name]
-            if default is not None:
-                return default
-            raise self.fail(key_path, f"${{{name}}} is not set: export {name}=... before running")
-
-        resolved = _VAR.sub(substitute, value)
-        leaf = key_path.rsplit(".", 1)[-1]
-        if SECRET_KEYS.search(leaf):
-            secret = Secret(resolved)
-            self.secrets.append(secret)
-            return secret
-        return resolved
-
-    # ---- sections
-
-    def environment(
-        self, raw: dict[str, Any], name: str, selected: list[str] | None, overrides: Overrides
-    ) -> Environment:
-        top = self.mapping(
-            raw,
-            "",
-            (
-                "environment",
-                "requires_approval",
-                "demo",
-                "defaults",
-                "services",
-                "prometheus",
-                "kubernetes",
-            ),
+    def environment(self, data: Any, name: str, selected: list[str] | None, overrides: Overrides) -> Environment:
+        if not isinstance(data, dict):
+            raise ConfigError(self.source, "", "the file must be a mapping with at least `environment` and `services`")
+        top = {key: value for key, value in data.items() if key not in ("defaults", "services")}
+        resolution = self.variables.resolve(top, lambda path: self.needed(path, ENVIRONMENT_SECTIONS), dotted)
+        raw_services, raw_defaults = data.get("services"), data.get("defaults")
+        shape = self.validate(
+            EnvironmentShape, {**resolution.data, "defaults": raw_defaults, "services": raw_services}, resolution
         )
-        declared = top.get("environment")
-        if declared != name:
-            raise self.fail("environment", f"must be {name!r} (the file's name), found {declared!r}")
-        approval = top.get("requires_approval", False)
-        if not isinstance(approval, bool):
-            raise self.fail("requires_approval", f"expected true or false, got {approval!r}")
-        services_raw = top.get("services")
-        if not isinstance(services_raw, dict) or not services_raw:
-            raise self.fail("services", "missing: list at least one service with its `url`")
-
-        unknown = [service for service in selected or [] if service not in services_raw]
+        if data.get("environment") != name and isinstance(data.get("environment"), str):
+            self.problem(("environment",), f"must be {name!r} (the file's name), found {data['environment']!r}")
+        if not isinstance(raw_services, dict) or not raw_services:
+            raise ConfigError.several(self.problems)
+        unknown = [service for service in selected or [] if service not in raw_services]
         if unknown:
-            known = ", ".join(services_raw)
-            raise self.fail("services", f"no service {unknown[0]!r} in this environment (configured: {known})")
+            reason = f"no service {unknown[0]!r} in this environment (configured: {', '.join(raw_services)})"
+            raise ConfigError(self.source, "services", reason, *self.positions.get(("services",), (1, 1)))
 
-        defaults = self.mapping(top.get("defaults"), "defaults", SERVICE_KEYS)
-        demo = self.demo(top.get("demo"), list(services_raw))
-        chosen = selected or list(services_raw)
-        services = {
-            service: self.service(
-                service,
-                _deep_merge(
-                    BUILTIN_SERVICE_DEFAULTS,
-                    defaults,
-                    self.mapping(services_raw[service], f"services.{service}", SERVICE_KEYS),
-                ),
-                f"services.{service}",
-                overrides,
-                started_by_demo=demo is not None and service in demo.services,
-            )
-            for service in chosen
-        }
-        sections = {
-            key: self.resolve(self.mapping(top.get(key), key, _SECTION_KEYS[key]), key)
-            for key in ("prometheus", "kubernetes")
-            if top.get(key) is not None
-        }
+        demo = self.demo(shape.demo, list(raw_services)) if shape is not None and shape.demo is not None else None
+        # A broken `demo:` was reported already; its services then miss no URL.
+        started = set(demo.services if demo else raw_services if data.get("demo") is not None else ())
+        defaults = raw_defaults if isinstance(raw_defaults, dict) else {}
+        services: dict[str, Service] = {}
+        for service in selected or raw_services:
+            built = self.service(service, defaults, raw_services[service], service in started, overrides)
+            if built is not None:
+                services[service] = built
+        if self.problems or shape is None:
+            raise ConfigError.several(self.problems)
         return Environment(
             name=name,
             source=self.source,
             services=services,
-            requires_approval=approval,
+            requires_approval=shape.requires_approval,
             demo=demo,
-            sections=sections,
-            secrets=tuple(self.secrets),
+            secrets=tuple(self.variables.secrets.values()),
+            prometheus=shape.prometheus,
+            alertmanager=shape.alertmanager,
+            kubernetes=shape.kubernetes,
+            notifications=shape.notifications,
         )
+
+    def demo(self, demo: Demo, services: list[str]) -> Demo:
+        for index, service in enumerate(demo.services):
+            if service not in services:
+                self.problem(
+                    ("demo", "services", index), f"no service {service!r} in `services` ({', '.join(services)})"
+                )
+        started = demo.services or tuple(services)
+        for service in demo.faults:
+            if service not in started:
+                self.problem(("demo", "faults", service), f"not a demo service (the demo starts: {', '.join(started)})")
+        return Demo(services=started, latency_ms=demo.latency_ms, version=demo.version, faults=demo.faults)
 
     def service(
-        self, name: str, raw: Any, key_path: str, overrides: Overrides, started_by_demo: bool = False
-    ) -> Service:
-        raw = self.resolve(self.mapping(raw, key_path, SERVICE_KEYS), key_path)
-        url = raw.get("url")
-        if url is None and started_by_demo:
-            url = ""  # known once the demo has started (Environment.with_urls)
-        elif not url:
-            raise self.fail(f"{key_path}.url", "missing: the base URL of the service, e.g. https://api.example.com")
-        elif not self.string(url, f"{key_path}.url").startswith(("http://", "https://")):
-            raise self.fail(f"{key_path}.url", f"must start with http:// or https://, got {url!r}")
-        timeout = parse_duration(raw.get("timeout"), self.source, f"{key_path}.timeout")
-        if overrides.timeout_s is not None:
-            timeout = overrides.timeout_s
-        flows = raw.get("flows") or []
-        if not isinstance(flows, list) or not all(isinstance(flow, str) for flow in flows):
-            raise self.fail(f"{key_path}.flows", f"expected a list of flow names, got {flows!r}")
-        severity = raw.get("severity") or {}
-        if not isinstance(severity, dict):
-            raise self.fail(f"{key_path}.severity", "expected a mapping of check ids to critical or warning")
-        for check, level in severity.items():
-            if level not in SEVERITIES:
-                raise self.fail(f"{key_path}.severity.{check}", f"must be one of {', '.join(SEVERITIES)}")
+        self, name: str, defaults: dict[str, Any], body: Any, started_by_demo: bool, overrides: Overrides
+    ) -> Service | None:
+        where: KeyPath = ("services", name)
+        if body is not None and not isinstance(body, dict):
+            return None  # the top level's validation said so
+        merged, origins = merge_layers([(("defaults",), defaults), (where, body or {})])
+
+        def origin(loc: KeyPath) -> KeyPath:
+            known = next(end for end in range(len(loc), -1, -1) if loc[:end] in origins or end == 0)
+            return (*origins.get(loc[:known], where), *loc[known:])
+
+        resolution = self.variables.resolve(
+            merged, lambda path: self.needed(path, SERVICE_SECTIONS), lambda path: dotted(origin(path))
+        )
+        spec = self.validate(ServiceSpec, resolution.data, resolution, origin)
+        if spec is None or resolution.problems:
+            return None  # said already; what is missing now is missing because of that
+        url = spec.url
+        if url is None and not started_by_demo:
+            self.problem((*where, "url"), "missing: the base URL of the service, e.g. https://api.example.com")
+            return None
+        flows = spec.flows or ()
+        for flow in spec.flow_options or {}:
+            if flow not in flows:
+                reason = f"not one of the service's `flows` ({', '.join(flows) or 'none'}): add it there"
+                self.problem(origin(("flow_options", flow)), reason)
         return Service(
             name=name,
-            url=url.rstrip("/"),
-            timeout_s=timeout,
-            health=self.endpoint(raw.get("health"), f"{key_path}.health"),
-            ready=self.endpoint(raw.get("ready"), f"{key_path}.ready"),
-            version=self.version(raw.get("version"), f"{key_path}.version"),
-            flows=tuple(flows),
-            severity=severity,
-            sections={
-                key: self.mapping(raw[key], f"{key_path}.{key}", _SECTION_KEYS[key])
-                for key in _SECTION_KEYS
-                if raw.get(key) is not None and key in SERVICE_KEYS
-            },
+            url=url or "",  # "" until the demo has started it (Environment.with_urls)
+            timeout_s=spec.timeout if overrides.timeout_s is None else overrides.timeout_s,
+            health=spec.health,
+            ready=spec.ready,
+            version=spec.version,
+            flows=flows,
+            severity=dict(spec.severity or {}),
+            headers=dict(spec.headers or {}),
+            tls=spec.tls or TLS(),
+            flow_options=dict(spec.flow_options or {}),
+            **{section: getattr(spec, section) for section in SERVICE_SECTIONS},
         )
 
-    def endpoint(self, raw: Any, key_path: str) -> Endpoint | None:
-        if raw is None or raw is False:
+    def validate(
+        self,
+        model: type[ModelT],
+        data: Any,
+        resolution: Resolution,
+        origin: Callable[[KeyPath], KeyPath] = lambda loc: loc,
+    ) -> ModelT | None:
+        """`model` from `data`, or None with every problem (of the variables too) recorded at its origin."""
+        for path, reason in resolution.problems:
+            self.problem(origin(path), reason)
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            for detail in error.errors(include_url=False):
+                loc = tuple(part for part in detail["loc"] if part != "[key]")  # a bad key: point at the key
+                if any(loc[: len(path)] == path for path, _ in resolution.problems):
+                    continue  # its unset variable is the problem, already said
+                hide = (
+                    loc in resolution.from_variables
+                    or any(_secret_like(part) for part in loc)
+                    or "@" in str(detail["input"])  # a URL with user:password@
+                )
+                self.problem(origin(loc), describe(detail, model, hide))
             return None
-        raw = self.mapping(raw, key_path, ("path", "expect_status", "expect"))
-        status = raw.get("expect_status", 200)
-        if not isinstance(status, int) or not 100 <= status <= 599:
-            raise self.fail(f"{key_path}.expect_status", f"expected an HTTP status code, got {status!r}")
-        expect = raw.get("expect") or {}
-        if not isinstance(expect, dict):
-            raise self.fail(f"{key_path}.expect", "expected a mapping of JSON fields to values")
-        return Endpoint(path=self.path(raw, key_path), expect_status=status, expect=expect)
-
-    def version(self, raw: Any, key_path: str) -> VersionEndpoint | None:
-        if raw is None or raw is False:
-            return None
-        raw = self.mapping(raw, key_path, ("path", "field"))
-        return VersionEndpoint(
-            path=self.path(raw, key_path), field=self.string(raw.get("field", "version"), f"{key_path}.field")
-        )
-
-    def path(self, raw: dict[str, Any], key_path: str) -> str:
-        path = self.string(raw.get("path"), f"{key_path}.path")
-        if not path.startswith("/"):
-            raise self.fail(f"{key_path}.path", f"must start with '/', got {path!r}")
-        return path
-
-    def demo(self, raw: Any, services: list[str]) -> Demo | None:
-        if raw is None or raw is False:
-            return None
-        raw = self.mapping(raw, "demo", ("services", "latency_ms", "version", "faults"))
-        names = raw.get("services") or services
-        if not isinstance(names, list):
-            raise self.fail("demo.services", "expected a list of service names")
-        faults = self.mapping(raw.get("faults"), "demo.faults", tuple(names))
-        return Demo(
-            services=tuple(names),
-            latency_ms=int(raw.get("latency_ms", 0)),
-            version=str(raw.get("version", "v2.3.1")),
-            faults={name: tuple(modes) for name, modes in faults.items()},
-        )
 
 
-SERVICE_KEYS = (
-    "url",
-    "timeout",
-    "health",
-    "ready",
-    "version",
-    "flows",
-    "severity",
-    "kubernetes",
-    "metrics",
-    "database",
-    "rollback",
-    "slo",
-    "baseline",
-)
-
-# Sections validated only as mappings of known keys until their checks exist.
-_SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "prometheus": ("url", "token", "timeout"),
-    "kubernetes": ("context", "namespace", "deployment", "container", "kubeconfig"),
-    "metrics": ("selector", "latency_metric", "requests_metric"),
-    "database": ("dsn", "migrations", "timeout"),
-    "rollback": ("strategy", "release", "service", "colours"),
-    "slo": ("p95_ms", "error_rate"),
-    "baseline": ("window", "max_p95_increase_ms", "max_error_rate_increase", "min_requests"),
-}
+def _secret_like(part: str | int) -> bool:
+    return isinstance(part, str) and (part == "headers" or SECRET_KEY.search(part) is not None)
 
 
-def _deep_merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
-    """Later layers win; mappings merge key by key; an explicit null in a later layer switches a section off."""
+def merge_layers(layers: list[tuple[KeyPath, dict[str, Any]]]) -> tuple[dict[str, Any], dict[KeyPath, KeyPath]]:
+    """Later layers win; mappings merge key by key. Also where each merged value came from (its key path in the
+    file), so an error in a default points at `defaults:`, not at every service."""
     merged: dict[str, Any] = {}
-    for layer in layers:
+    origins: dict[KeyPath, KeyPath] = {}
+
+    def record(value: Any, here: KeyPath, source: KeyPath) -> None:
+        origins[here] = source
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            record(item, (*here, key), (*source, key))
+
+    def put(target: dict[str, Any], layer: dict[str, Any], here: KeyPath, source: KeyPath) -> None:
         for key, value in layer.items():
-            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-                merged[key] = _deep_merge(merged[key], value)
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                target[key] = dict(target[key])  # a copy: the layers themselves stay as they are
+                origins[(*here, key)] = (*source, key)
+                put(target[key], value, (*here, key), (*source, key))
             else:
-                merged[key] = value
-    return merged
+                for stale in [path for path in origins if path[: len(here) + 1] == (*here, key)]:
+                    del origins[stale]
+                target[key] = value
+                record(value, (*here, key), (*source, key))
+
+    for source, layer in layers:
+        put(merged, layer, (), source)
+    return merged, origins

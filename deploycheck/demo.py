@@ -47,7 +47,7 @@ class RunningDemo:
 
 
 def command(demo: Demo, services: list[str] | None = None) -> list[str]:
-    args = [sys.executable, "-m", "demo", "--latency-ms", str(demo.latency_ms), "--version", demo.version]
+    args = [sys.executable, "-m", "deploycheck_demo", "--latency-ms", str(demo.latency_ms), "--version", demo.version]
     for service, modes in demo.faults.items():
         if modes:
             args += ["--fault", f"{service}={','.join(modes)}"]

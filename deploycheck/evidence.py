@@ -1,22 +1,65 @@
-"""Evidence gathered up front: every (service, probe) the selected checks need, all at once.
+"""Evidence gathered up front: every probe the selected checks need, for every selected service, all at once.
 
-A probe is a named way to gather one piece of evidence for a service ("health", "ready", "version"). The store
-gathers a whole batch concurrently and hands each check its piece; a piece that is missing (a check not announced
-up front) is gathered on the spot. With a wait (`--wait-ready`), each probe is retried until its evidence is good
-or the wait is over, so services still starting are given time without slowing healthy ones.
+A probe is a named piece of evidence ("health", "version"): the kind of source that gathers it (http today;
+prometheus, kubernetes and postgres plug in the same way), what it asks of a service or of the whole environment,
+the configuration section it reads, and, for `--wait-ready`, when its evidence is good enough to stop retrying.
+The store plans every wanted probe, gathers them together on one asyncio loop (a blocking client runs its calls
+in threads inside its kind's session) and hands each check its piece. Judgement stays in `judge.py`; the wait
+rule borrows it, but adapters under `probes/` never judge.
+
+Under pytest-xdist the store is shared through a directory: the first process that needs evidence gathers the
+whole plan under a file lock and writes it; the others read it. So each probe is requested once per run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import fcntl
+import pickle
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from deploycheck import judge
-from deploycheck.config import Endpoint, Environment, Service
+from deploycheck.config import Environment, Service
 from deploycheck.findings import Outcome
-from deploycheck.probes.http import FetchJob, HttpRequest, HttpResult, fetch_all
+from deploycheck.probes.base import Evidence
+from deploycheck.probes.http import HttpRequest, HttpSession, TlsOptions
 
-ProbeKey = tuple[str, str]  # (service name, probe name)
+ProbeKey = tuple[str | None, str]  # (service name, or None for the environment; probe name)
+RETRY_INTERVAL_S = 1.0
+GRACE_S = 5.0  # beyond the longest wait and timeout, before the run stops waiting for a probe at all
+
+
+class Fetcher(Protocol):
+    async def fetch(self, request: Any) -> Evidence: ...
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    kind: str  # which session gathers it (KINDS)
+    section: str  # the configuration section it reads; judged when a check that uses it runs
+    plan: Callable[[Environment, Service | None], Any]  # the request, or None where nothing is configured
+    scope: Literal["service", "environment"] = "service"
+    good: Callable[[Evidence, Service | None], bool] | None = None  # --wait-ready retries until this holds
+
+
+PROBES: dict[str, Probe] = {}
+KINDS: dict[str, Callable[[], AbstractAsyncContextManager[Fetcher]]] = {"http": HttpSession}
+
+
+def register(probe: Probe) -> Probe:
+    PROBES[probe.name] = probe
+    return probe
+
+
+class NotConfigured(LookupError):
+    """The probe does not apply: its section is not configured for this service."""
 
 
 @dataclass(frozen=True)
@@ -24,63 +67,138 @@ class GatherSettings:
     wait_ready_s: float = 0.0
 
 
-def _health_job(service: Service, settings: GatherSettings) -> FetchJob | None:
-    return _endpoint_job(service, service.health, settings)
-
-
-def _ready_job(service: Service, settings: GatherSettings) -> FetchJob | None:
-    return _endpoint_job(service, service.ready, settings)
-
-
-def _endpoint_job(service: Service, spec: Endpoint | None, settings: GatherSettings) -> FetchJob | None:
-    if spec is None:
-        return None
-    request = HttpRequest("GET", service.url + spec.path, service.timeout_s)
-    return FetchJob(
-        request,
-        until=lambda result: judge.endpoint(result, spec).outcome is Outcome.PASSED,
-        wait_s=settings.wait_ready_s,
-    )
-
-
-def _version_job(service: Service, settings: GatherSettings) -> FetchJob | None:
-    if service.version is None:
-        return None
-    request = HttpRequest("GET", service.url + service.version.path, service.timeout_s)
-    return FetchJob(request, until=lambda result: result.status == 200, wait_s=settings.wait_ready_s)
-
-
-PROBES: dict[str, Callable[[Service, GatherSettings], FetchJob | None]] = {
-    "health": _health_job,
-    "ready": _ready_job,
-    "version": _version_job,
-}
-
-
 class EvidenceStore:
-    """Evidence of one run, keyed by (service, probe)."""
+    """Evidence of one run, keyed by (service, probe); shared between processes through `shared_dir` if given."""
 
-    def __init__(self, environment: Environment, settings: GatherSettings) -> None:
+    def __init__(self, environment: Environment, settings: GatherSettings, shared_dir: Path | None = None) -> None:
         self.environment = environment
         self.settings = settings
-        self._results: dict[ProbeKey, HttpResult] = {}
+        self.shared_dir = shared_dir
+        self._results: dict[ProbeKey, Evidence | None] = {}  # None: not configured for that service
 
     def prefetch(self, keys: Iterable[ProbeKey]) -> None:
         wanted = [key for key in dict.fromkeys(keys) if key not in self._results]
-        jobs = {key: job for key in wanted if (job := self._job(key)) is not None}
-        for key, result in zip(jobs, fetch_all(list(jobs.values())), strict=True):
-            self._results[key] = result
+        if not wanted:
+            return
+        with self._shared() as shared:
+            self._results.update({key: value for key, value in shared.items() if key not in self._results})
+            missing = [key for key in wanted if key not in self._results]
+            if missing:
+                gathered = self._gather(missing)
+                self._results.update(gathered)
+                shared.update(gathered)
 
-    def get(self, service: str, probe: str) -> HttpResult:
+    def get(self, service: str | None, probe: str) -> Evidence:
         key = (service, probe)
         if key not in self._results:
             self.prefetch([key])
-        if key not in self._results:
-            raise LookupError(f"service {service!r} has nothing configured for probe {probe!r}")
-        return self._results[key]
+        evidence = self._results[key]
+        if evidence is None:
+            raise NotConfigured(f"no `{PROBES[probe].section}` configured for {service or self.environment.name}")
+        return evidence
 
-    def _job(self, key: ProbeKey) -> FetchJob | None:
-        service, probe = key
-        if probe not in PROBES:
-            raise LookupError(f"unknown probe {probe!r} (known: {', '.join(PROBES)})")
-        return PROBES[probe](self.environment.services[service], self.settings)
+    def _gather(self, keys: list[ProbeKey]) -> dict[ProbeKey, Evidence | None]:
+        planned: dict[ProbeKey, tuple[Probe, Any]] = {}
+        results: dict[ProbeKey, Evidence | None] = {}
+        for service_name, probe_name in keys:
+            probe = PROBES[probe_name]
+            service = self.environment.services[service_name] if service_name is not None else None
+            request = probe.plan(self.environment, service)
+            if request is None:
+                results[(service_name, probe_name)] = None
+            else:
+                planned[(service_name, probe_name)] = (probe, request)
+        if planned:
+            results.update(asyncio.run(self._gather_all(planned)))
+        return results
+
+    async def _gather_all(self, planned: Mapping[ProbeKey, tuple[Probe, Any]]) -> dict[ProbeKey, Evidence]:
+        async with _sessions({probe.kind for probe, _ in planned.values()}) as sessions:
+            tasks = {
+                key: asyncio.ensure_future(self._gather_one(sessions[probe.kind], probe, request, key[0]))
+                for key, (probe, request) in planned.items()
+            }
+            # Every kind bounds each request; this bounds the whole gathering too, whatever an adapter does.
+            longest = max((getattr(request, "timeout_s", 0.0) for _, request in planned.values()), default=0.0)
+            await asyncio.wait(tasks.values(), timeout=self.settings.wait_ready_s + longest + GRACE_S)
+            results = {}
+            for key, task in tasks.items():
+                if task.done():
+                    results[key] = task.result()
+                else:
+                    task.cancel()
+                    source = planned[key][1].describe() if hasattr(planned[key][1], "describe") else {}
+                    results[key] = Evidence(source, error="gathering did not finish in time")
+            return results
+
+    async def _gather_one(self, session: Fetcher, probe: Probe, request: Any, service_name: str | None) -> Evidence:
+        service = self.environment.services[service_name] if service_name is not None else None
+        deadline = time.monotonic() + self.settings.wait_ready_s
+        attempts = 0
+        while True:
+            attempts += 1
+            evidence = await session.fetch(request)
+            settled = probe.good is None or probe.good(evidence, service)
+            if settled or time.monotonic() + RETRY_INTERVAL_S > deadline:
+                return replace(evidence, attempts=attempts)
+            await asyncio.sleep(RETRY_INTERVAL_S)
+
+    @contextlib.contextmanager
+    def _shared(self) -> Iterator[dict[ProbeKey, Evidence | None]]:
+        """The evidence other processes of this run gathered, locked while this one adds to it."""
+        if self.shared_dir is None:
+            yield {}
+            return
+        path = self.shared_dir / "evidence.pickle"
+        with open(self.shared_dir / "evidence.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            # The directory is private to this run (made by its controller), so its pickles are our own.
+            shared = pickle.loads(path.read_bytes()) if path.exists() else {}
+            yield shared
+            path.write_bytes(pickle.dumps(shared))
+
+
+@contextlib.asynccontextmanager
+async def _sessions(kinds: set[str]) -> AsyncIterator[dict[str, Fetcher]]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield {kind: await stack.enter_async_context(KINDS[kind]()) for kind in sorted(kinds)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The HTTP probes of every service: health, readiness, version
+
+
+def http_get(service: Service, path: str) -> HttpRequest:
+    tls = service.tls
+    return HttpRequest(
+        "GET",
+        service.url + path,
+        service.timeout_s,
+        headers=dict(service.headers),
+        tls=TlsOptions(tls.ca_file, tls.cert_file, tls.key_file, tls.verify),
+    )
+
+
+def _endpoint_is_good(section: str) -> Callable[[Evidence, Service | None], bool]:
+    def good(evidence: Evidence, service: Service | None) -> bool:
+        spec = getattr(service, section)
+        return judge.endpoint(evidence, spec).outcome is Outcome.PASSED  # the check's own rule
+
+    return good
+
+
+def _version_is_good(evidence: Evidence, service: Service | None) -> bool:
+    return evidence.value is not None and evidence.value.status == 200
+
+
+def _plan_endpoint(section: str) -> Callable[[Environment, Service | None], HttpRequest | None]:
+    def plan(environment: Environment, service: Service | None) -> HttpRequest | None:
+        spec = getattr(service, section, None)
+        return http_get(service, spec.path) if service is not None and spec is not None else None
+
+    return plan
+
+
+register(Probe("health", "http", "health", _plan_endpoint("health"), good=_endpoint_is_good("health")))
+register(Probe("ready", "http", "ready", _plan_endpoint("ready"), good=_endpoint_is_good("ready")))
+register(Probe("version", "http", "version", _plan_endpoint("version"), good=_version_is_good))

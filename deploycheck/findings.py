@@ -29,6 +29,7 @@ class Finding:
     severity: str = "critical"  # critical decides the verdict; warning is reported only
     check: str = ""  # stable id from the check's module and name, e.g. "health.liveness"; set when recorded
     test: str | None = None  # the pytest node id that produced it
+    service: str | None = None  # the service it judged; None for an environment-wide check
 
     @property
     def deciding(self) -> bool:

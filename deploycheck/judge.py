@@ -7,60 +7,75 @@ from typing import Any
 
 from deploycheck.config import Endpoint, VersionEndpoint
 from deploycheck.findings import Finding, Outcome
-from deploycheck.probes.http import HttpResult
+from deploycheck.probes.base import Evidence
+from deploycheck.text import cut, cut_value, one_line
+
+EXCERPT_CHARS = 200  # of a body, quoted in a message
+OBSERVED_CHARS = 1000  # of an observed value, kept in the verdict
 
 
-def endpoint(result: HttpResult, spec: Endpoint) -> Finding:
+def endpoint(evidence: Evidence, spec: Endpoint) -> Finding:
     """A health or readiness endpoint: the expected status, and the expected JSON fields in its body."""
-    request = f"{result.request.method} {result.request.url}"
-    evidence = _evidence(result)
-    limit: dict[str, Any] = {
-        "status": spec.expect_status,
-        **({"body": dict(spec.expect)} if spec.expect else {}),
-    }
-    if not result.answered:
-        return Finding(Outcome.FAILED, f"{request}: no answer: {result.error}", limit=limit, **evidence)
-    body = result.json if isinstance(result.json, dict) else None
-    observed: dict[str, Any] = {"status": result.status}
+    request = _request(evidence)
+    limit: dict[str, Any] = {"status": spec.expect_status, **({"body": dict(spec.expect)} if spec.expect else {})}
+    response = evidence.value
+    if response is None:
+        return _finding(evidence, Outcome.FAILED, f"{request}: no answer: {evidence.error}", limit=limit)
+    observed: dict[str, Any] = {"status": response.status}
+    if response.truncated:
+        message = f"{request} answered {response.status} with a body of more than {_size(response.size)}: not an answer"
+        return _finding(evidence, Outcome.FAILED, message, observed=observed, limit=limit)
+    body = response.json if isinstance(response.json, dict) else None
     if spec.expect:
-        observed["body"] = {key: body.get(key) for key in spec.expect} if body is not None else _excerpt(result)
-    if result.status != spec.expect_status:
-        message = f"{request} answered {result.status}, expected {spec.expect_status}; body: {_excerpt(result)}"
-        return Finding(Outcome.FAILED, message, observed=observed, limit=limit, **evidence)
+        observed["body"] = {key: body.get(key) for key in spec.expect} if body is not None else excerpt(evidence)
+    if response.status != spec.expect_status:
+        message = f"{request} answered {response.status}, expected {spec.expect_status}; body: {excerpt(evidence)}"
+        return _finding(evidence, Outcome.FAILED, message, observed=observed, limit=limit)
     if spec.expect and body is None:
-        message = f"{request} answered {result.status} but not with a JSON object: {_excerpt(result)}"
-        return Finding(Outcome.FAILED, message, observed=observed, limit=limit, **evidence)
+        message = f"{request} answered {response.status} but not with a JSON object: {excerpt(evidence)}"
+        return _finding(evidence, Outcome.FAILED, message, observed=observed, limit=limit)
     wrong = {key: value for key, value in spec.expect.items() if body is not None and body.get(key) != value}
-    if wrong:
-        details = ", ".join(f"{key}={body.get(key)!r} (expected {value!r})" for key, value in wrong.items() if body)
-        return Finding(Outcome.FAILED, f"{request}: {details}", observed=observed, limit=limit, **evidence)
-    return Finding(
-        Outcome.PASSED,
-        f"{request} answered {result.status} as expected",
-        observed=observed,
-        limit=limit,
-        **evidence,
-    )
+    if body is not None and wrong:
+        details = ", ".join(
+            f"{key}={cut(repr(body.get(key)), 80)} (expected {value!r})" for key, value in wrong.items()
+        )
+        return _finding(evidence, Outcome.FAILED, f"{request}: {details}", observed=observed, limit=limit)
+    message = f"{request} answered {response.status} as expected"
+    return _finding(evidence, Outcome.PASSED, message, observed=observed, limit=limit)
 
 
-def version(result: HttpResult, spec: VersionEndpoint, expected: str) -> Finding:
+def version(evidence: Evidence, spec: VersionEndpoint, expected: str) -> Finding:
     """The served version equals the expected one (a leading 'v' is not significant: v2.3.1 == 2.3.1)."""
-    request = f"{result.request.method} {result.request.url}"
-    evidence = _evidence(result)
-    if not result.answered:
-        return Finding(Outcome.FAILED, f"{request}: no answer: {result.error}", limit=expected, **evidence)
-    if result.status != 200:
-        message = f"{request} answered {result.status}, expected 200; body: {_excerpt(result)}"
-        return Finding(Outcome.FAILED, message, observed=None, limit=expected, **evidence)
-    served = _field(result.json, spec.field)
+    request = _request(evidence)
+    response = evidence.value
+    if response is None:
+        return _finding(evidence, Outcome.FAILED, f"{request}: no answer: {evidence.error}", limit=expected)
+    if response.truncated:
+        message = f"{request} answered with a body of more than {_size(response.size)}: not a version"
+        return _finding(evidence, Outcome.FAILED, message, limit=expected)
+    if response.status != 200:
+        message = f"{request} answered {response.status}, expected 200; body: {excerpt(evidence)}"
+        return _finding(evidence, Outcome.FAILED, message, limit=expected)
+    served = _field(response.json, spec.field)
     if served is None:
-        message = f"{request}: no field {spec.field!r} in the body: {_excerpt(result)}"
-        return Finding(Outcome.FAILED, message, limit=expected, **evidence)
+        message = f"{request}: no field {spec.field!r} in the body: {excerpt(evidence)}"
+        return _finding(evidence, Outcome.FAILED, message, limit=expected)
     served = str(served)
+    observed = cut_value(served, OBSERVED_CHARS)
     if _normalise_version(served) != _normalise_version(expected):
-        message = f"{request} serves version {served}, expected {expected}"
-        return Finding(Outcome.FAILED, message, observed=served, limit=expected, **evidence)
-    return Finding(Outcome.PASSED, f"serves version {served} as expected", observed=served, limit=expected, **evidence)
+        message = f"{request} serves version {cut(served, 80)}, expected {expected}"
+        return _finding(evidence, Outcome.FAILED, message, observed=observed, limit=expected)
+    return _finding(evidence, Outcome.PASSED, f"serves version {served} as expected", observed=served, limit=expected)
+
+
+def excerpt(evidence: Evidence, limit: int = EXCERPT_CHARS) -> str:
+    """A body as quoted in a one-line message: its JSON, or its first line (an HTML page: its title)."""
+    response = evidence.value
+    if response is None:
+        return "(no answer)"
+    if response.json is not None:
+        return cut(json.dumps(response.json, separators=(",", ":")), limit)
+    return one_line(response.body, limit) or "(empty)"
 
 
 def _normalise_version(text: str) -> str:
@@ -76,12 +91,14 @@ def _field(body: Any, dotted: str) -> Any:
     return body
 
 
-def _excerpt(result: HttpResult, limit: int = 200) -> str:
-    text = json.dumps(result.json, separators=(",", ":")) if result.json is not None else result.body.strip()
-    return (text[:limit] + "…") if len(text) > limit else (text or "(empty)")
+def _request(evidence: Evidence) -> str:
+    return f"{evidence.source.get('method', '')} {evidence.source.get('url', '')}".strip()
 
 
-def _evidence(result: HttpResult) -> dict[str, Any]:
-    source = result.request.describe()
-    source["attempts"] = result.attempts
-    return {"source": source, "duration_ms": result.elapsed_ms, "samples": 1}
+def _size(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MiB" if size >= 1_048_576 else f"{size} bytes"
+
+
+def _finding(evidence: Evidence, outcome: Outcome, message: str, **values: Any) -> Finding:
+    source = {**evidence.source, "attempts": evidence.attempts}
+    return Finding(outcome, message, source=source, duration_ms=evidence.elapsed_ms, samples=1, **values)

@@ -1,20 +1,124 @@
 """Secrets: values that must be used but never shown.
 
-A `Secret` prints as `***`; only `reveal()` gives the value. The `Redactor` scrubs known secret values (and the
-password part of any URL) from free text such as error messages, so nothing that leaves the suite carries them.
+A `Secret` prints as `***`; only `reveal()` gives the value. The `Redactor` scrubs from free text, such as error
+messages, every known secret value (also percent-encoded) and whatever looks like a credential: the password of a URL
+or DSN, `password=` / `token=` / `api_key=` pairs, `Authorization:` header lines, and `"authorization": "..."` or
+`"token": "..."` items of a dict repr or JSON text. Nothing that leaves the suite carries them.
+
+Redaction runs on every message and observed value, some of them large and hostile, so it must take time linear in
+the text: known values are found by one alternation, and every pattern below uses possessive quantifiers over
+runs that cannot overlap (a URL password never runs across another "://") or over a fixed bound, so no input
+makes them backtrack far.
+Redaction is idempotent: masked text redacts to itself.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
+# Very short values would mask unrelated text ("1", "on") without protecting anything.
+MIN_SECRET_LENGTH = 4
 
-# user:password@ in a URL or DSN, e.g. postgresql://app:s3cret@db:5432/app
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)(?P<password>[^@\s]+)(?=@)")
-# key=value pairs in libpq DSNs and query strings: password=..., token=...
-_KEY_VALUE = re.compile(r"(?i)\b(?P<key>password|passwd|token|secret|api[_-]?key)=(?P<value>[^\s&;]+)")
+# Characters that end a URL password: whitespace, quotes, angle brackets and backslashes delimit a URL in prose,
+# reprs and JSON. Every other mask either holds none of them or lies behind one (inside quotes, after a space), so
+# masking never lets a URL password reach further than before; that keeps redaction idempotent.
+_URL_STOP = r"\s\"'<>\\"
+
+# user:password@ in a URL or DSN: postgresql://app:s3cret@db/app, http://:token@host, http://a%40b:pw@host. The scheme
+# is not needed to find it. An unescaped '@' inside the password is taken up to the last '@' before the host, as
+# urllib does (`p@ss@host`). The password may hold ':' and '/' but never "://", so the tries from successive "://"
+# cover disjoint runs of the text: linear time, even on "http://a:" * 100000.
+_URL_PASSWORD = re.compile(
+    rf"://[^:/?#@{_URL_STOP}]*+:(?!//)"
+    rf"(?P<password>(?:[^@:{_URL_STOP}]|:(?!//))++(?:@[^@/?#{_URL_STOP}]*+(?=@))*+)@"
+)
+
+
+def _words(*words: str, not_after: str) -> str:
+    """Regex for any of `words` (regexes that open with a letter) in any case, not right after a character of the
+    set `not_after`. It opens with the set of first letters, so the regex engine skips straight to candidates;
+    opening with the lookbehind, or under a global (?i), makes it try every position: 3 to 5 times slower."""
+    letters = "".join(sorted({word[0].lower() + word[0].upper() for word in words}))
+    rest = "|".join(f"(?<={word[0]}){word[1:]}" for word in words)
+    return rf"[{letters}](?<![{not_after}].)(?i:{rest})"
+
+
+# Keys whose value is a secret; a key may end in one after '_' or '-' (access_token, client_secret, x-api-key).
+_SECRET_KEYS = r"password|passwd|secret|token|api[_-]?key"
+# A quoted value needs its closing quote on the same line: an opening quote inside a run would close it, so the tries
+# never overlap (linear).
+_QUOTED = r"'(?P<single>(?:[^'\\\n]|\\.)*+)'|\"(?P<double>(?:[^\"\\\n]|\\.)*+)\""
+
+# key=value pairs in query strings and libpq DSNs: ?access_token=abc&x=1, password='a b' dbname=app. The key must not
+# follow a letter or digit ("notoken=" is not one). An unquoted value ends where a query parameter or a quoted
+# string does, and never runs across "://".
+_KEY_VALUE = re.compile(
+    _words(*_SECRET_KEYS.split("|"), not_after=r"^\W_")
+    + r"[ \t]*+=[ \t]*+"
+    + rf"(?:{_QUOTED}|(?P<value>(?:[^&;:{_URL_STOP}]|:(?!//))++))"
+)
+
+# Authorization header lines: the credentials after Bearer/Basic/Token, or the rest of the line for any other scheme.
+# The rest stops at a quote or backslash, so a header quoted inside a repr keeps its closing quote.
+_AUTHORIZATION = re.compile(
+    _words("authorization", not_after=r"\w")  # also Proxy-Authorization, X-Authorization
+    + r"[ \t]*+:[ \t]*+(?:(?i:bearer|basic|token)[ \t]++(?P<credentials>[^\s\"'<>,;\\]++)|(?P<rest>[^\r\n\v\f\"'\\]++))"
+)
+
+# "key": "value" in JSON or a dict repr, and ('key', 'value') in a list of header tuples, for the secret keys and
+# the headers that carry credentials. The key is bounded ({0,40}), so each quote costs a bounded number of steps.
+_QUOTED_KEY = rf"(?:[\w-]{{0,40}}[_-])?(?:{_SECRET_KEYS}|authorization|cookie)"
+_QUOTED_ITEM = re.compile(
+    rf"(?i)(?:(?P<q>[\"']){_QUOTED_KEY}(?P=q)[ \t]*+:|\([ \t]*+(?P<t>[\"']){_QUOTED_KEY}(?P=t)[ \t]*+,)[ \t]*+"
+    rf"(?:{_QUOTED})"
+)
+
+
+def _mask_groups(pattern: re.Pattern[str], text: str, *groups: str) -> str:
+    """Replace the first of `groups` that took part in each match of `pattern` with the mask, keeping the rest."""
+    parts: list[str] = []
+    done = 0
+    for match in pattern.finditer(text):
+        group = next((name for name in groups if match.start(name) != -1), None)
+        if group is None or match.start(group) == match.end(group):
+            continue  # an empty value hides nothing; masking it would only mislead
+        parts += (text[done : match.start(group)], MASK)
+        done = match.end(group)
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def _encoded_pattern(encoded: str) -> str:
+    """Regex for a percent-encoded value: its %XX escapes match in either case (%2f as well as %2F)."""
+    pieces = re.split(r"(%[0-9A-F]{2})", encoded)
+    return "".join(f"%(?i:{piece[1:]})" if index % 2 else re.escape(piece) for index, piece in enumerate(pieces))
+
+
+def _known_values_pattern(values: set[str]) -> re.Pattern[str] | None:
+    """One alternation of every value and its percent-encodings, longest first, so a value that contains another is
+    masked whole. One pass over the text: the work at each position is bounded by the values, not by the text."""
+    if not values:
+        return None
+    forms: dict[str, str] = {}  # literal form -> regex
+    for value in values:
+        forms[value] = re.escape(value)
+        for encoded in {quote(value, safe=""), quote_plus(value, safe="")} - {value}:
+            forms.setdefault(encoded, _encoded_pattern(encoded))
+    ordered = sorted(forms, key=len, reverse=True)
+    return re.compile("|".join(forms[form] for form in ordered))
+
+
+def _redact_structure(text: str) -> str:
+    """Mask the credentials that can be told by their shape alone (no known values needed)."""
+    text = _mask_groups(_URL_PASSWORD, text, "password")
+    text = _mask_groups(_KEY_VALUE, text, "single", "double", "value")
+    text = _mask_groups(_AUTHORIZATION, text, "credentials", "rest")
+    return _mask_groups(_QUOTED_ITEM, text, "single", "double")
 
 
 class Secret:
@@ -45,36 +149,40 @@ class Secret:
 
 
 class Redactor:
-    """Replaces every registered secret value, and URL passwords, with `***`."""
+    """Replaces every registered secret value, URL passwords and other credentials with `***`."""
 
     def __init__(self, secrets: list[str] | None = None) -> None:
         self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._stale = False  # values were added since the pattern was compiled
         for value in secrets or []:
             self.add(value)
 
     def add(self, value: str | Secret) -> None:
         text = value.reveal() if isinstance(value, Secret) else value
-        # Very short values would mask unrelated text ("1", "on") without protecting anything.
-        if len(text) >= 4:
+        if len(text) >= MIN_SECRET_LENGTH and text not in self._values:
             self._values.add(text)
+            self._stale = True
 
     def __call__(self, text: str) -> str:
-        # Longest first, so a secret that contains another is masked whole.
-        for value in sorted(self._values, key=len, reverse=True):
-            text = text.replace(value, MASK)
-        text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
-        return _KEY_VALUE.sub(lambda m: f"{m.group('key')}={MASK}", text)
+        if self._stale:  # compiled once for many values added in a row
+            self._pattern = _known_values_pattern(self._values)
+            self._stale = False
+        # Known values first: a value may contain what a structural pattern would only partly mask (a space).
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        return _redact_structure(text)
 
     def scrub(self, data: object) -> object:
-        """Redact every string inside nested dicts and lists (for JSON output)."""
+        """Redact every string inside nested dicts and lists (for JSON output), keys included."""
         if isinstance(data, str):
             return self(data)
         if isinstance(data, dict):
-            return {key: self.scrub(value) for key, value in data.items()}
+            return {self(key) if isinstance(key, str) else key: self.scrub(value) for key, value in data.items()}
         if isinstance(data, list | tuple):
             return [self.scrub(value) for value in data]
         return data
 
     def scrub_document(self, document: dict[str, Any]) -> dict[str, Any]:
         """`scrub` for a JSON object, keeping its type."""
-        return {key: self.scrub(value) for key, value in document.items()}
+        return {self(key): self.scrub(value) for key, value in document.items()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -52,7 +52,7 @@ def decide(findings: Iterable[Finding]) -> Verdict:
     return Verdict.PASS
 
 
-def reasons(service: str, findings: Iterable[Finding]) -> list[str]:
+def reasons_for(scope: str, findings: Iterable[Finding]) -> list[str]:
     """Why a service got its verdict: the deciding findings that were not passes, or 'nothing ran'."""
     findings = list(findings)
     verdict = decide(findings)
@@ -60,9 +60,9 @@ def reasons(service: str, findings: Iterable[Finding]) -> list[str]:
         return []
     wanted = Outcome.FAILED if verdict is Verdict.FAIL else Outcome.INCONCLUSIVE
     lines = [
-        f"{service}: {f.check} {f.outcome.value}: {f.message}" for f in findings if f.deciding and f.outcome is wanted
+        f"{scope}: {f.check} {f.outcome.value}: {f.message}" for f in findings if f.deciding and f.outcome is wanted
     ]
-    return lines or [f"{service}: no deciding check ran"]
+    return lines or [f"{scope}: no deciding check ran"]
 
 
 @dataclass(frozen=True)
@@ -72,41 +72,61 @@ class RunReport:
     started_at: datetime
     finished_at: datetime
     findings: Mapping[str, list[Finding]]  # service -> findings, every selected service present
+    environment_findings: Sequence[Finding] = ()  # checks of the whole environment (tests without a service)
+    not_judged: Sequence[Mapping[str, Any]] = ()  # configured sections no check of this run judged
+    stopped: tuple[int, str] | None = None  # pytest's own exit status and why, when the run did not finish
 
     @property
     def verdict(self) -> Verdict:
-        verdicts = {decide(findings) for findings in self.findings.values()}
-        if not verdicts:
+        groups = [*self.findings.values(), *([self.environment_findings] if self._environment_decides else [])]
+        if self.stopped is not None or not groups:
             return Verdict.INCONCLUSIVE
+        verdicts = {decide(findings) for findings in groups}
         for verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE):
             if verdict in verdicts:
                 return verdict
         return Verdict.PASS
 
+    @property
+    def _environment_decides(self) -> bool:
+        """Environment-wide checks decide when one of them is deciding (advisory ones are only reported)."""
+        return any(finding.deciding for finding in self.environment_findings)
+
     def to_json(self) -> dict[str, Any]:
         verdict = self.verdict
+        everything = [*self.environment_findings, *(f for found in self.findings.values() for f in found)]
+        why = [line for service, found in self.findings.items() for line in reasons_for(service, found)]
+        if self._environment_decides:
+            why = reasons_for("environment", self.environment_findings) + why
+        if self.stopped is not None:
+            why.insert(0, self.stopped[1])
         return {
             "$schema": SCHEMA_ID,
             "schema_version": SCHEMA_VERSION,
             "verdict": verdict.value,
             "action": verdict.action,
-            "exit_status": verdict.exit_status,
+            "exit_status": self.stopped[0] if self.stopped else verdict.exit_status,
             "environment": self.environment,
             "expected_version": self.expected_version,
             "started_at": self.started_at.isoformat(timespec="seconds"),
             "finished_at": self.finished_at.isoformat(timespec="seconds"),
             "duration_s": round((self.finished_at - self.started_at).total_seconds(), 3),
-            "counts": _counts(finding for findings in self.findings.values() for finding in findings),
-            "reasons": [line for service, found in self.findings.items() for line in reasons(service, found)],
-            "services": {
-                service: {
-                    "verdict": decide(found).value,
-                    "counts": _counts(found),
-                    "findings": [finding.to_dict() for finding in found],
-                }
-                for service, found in self.findings.items()
-            },
+            "counts": _counts(everything),
+            "reasons": why,
+            "services": {service: _group(found) for service, found in self.findings.items()},
+            "environment_checks": _group(self.environment_findings, optional=True),
+            "not_judged": [dict(item) for item in self.not_judged],
+            "actions": [],
         }
+
+
+def _group(findings: Sequence[Finding], optional: bool = False) -> dict[str, Any]:
+    """A service's findings and verdict; an `optional` group (the environment's) has none without a deciding one."""
+    return {
+        "verdict": None if optional and not any(f.deciding for f in findings) else decide(findings).value,
+        "counts": _counts(findings),
+        "findings": [finding.to_dict() for finding in findings],
+    }
 
 
 def _counts(findings: Iterable[Finding]) -> dict[str, int]:
@@ -126,12 +146,18 @@ def to_markdown(document: dict[str, Any]) -> str:
         "| service | verdict | passed | failed | inconclusive | skipped |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for service, body in document["services"].items():
+    rows = dict(document["services"])
+    if document.get("environment_checks", {}).get("findings"):
+        rows["(environment)"] = document["environment_checks"]
+    for service, body in rows.items():
         counts = body["counts"]
         lines.append(
-            f"| {service} | {body['verdict']} | {counts['passed']} | {counts['failed']} | "
+            f"| {service} | {body['verdict'] or 'advisory'} | {counts['passed']} | {counts['failed']} | "
             f"{counts['inconclusive']} | {counts['skipped']} |"
         )
     if document["reasons"]:
         lines += ["", "Why:", *[f"- {reason}" for reason in document["reasons"]]]
+    if document.get("not_judged"):
+        lines += ["", "Configured but not judged by this run:"]
+        lines += [f"- {item['service'] or 'environment'}: {item['section']}" for item in document["not_judged"]]
     return "\n".join(lines) + "\n"

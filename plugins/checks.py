@@ -1,75 +1,121 @@
-"""What every check item carries: its target and check id (on `user_properties`, so they reach the xdist
-controller with each report), the `verify` fixture that records a finding, and how its outcome reads on the
-terminal (`INCONCLUSIVE` rather than a plain failure)."""
+"""What every collected test carries, and how a check records what it judged.
+
+Every test pytest runs is part of the verdict: a check parametrized over `target` judges one service; any other
+test is an environment-wide check. Its scope (service, check id, severity, the configuration sections its probes
+read) rides on `user_properties`, so it reaches the xdist controller with each report, as values: never parsed
+back out of a test id. The `verify` fixture records findings; how each phase ended is noted for the controller,
+which decides the outcome in one place (`deploycheck.outcomes`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deploycheck.evidence import PROBES
 from deploycheck.findings import CheckFailed, Finding, Inconclusive, Outcome
-from plugins import reporting
-from plugins.targets import TARGET, Target, redactor_key
+from deploycheck.outcomes import Ending
+from deploycheck_plugins import reporting
+from deploycheck_plugins.targets import environment_key, is_running, probes_of, redactor_key, service_of
 
-TARGET_PROPERTY = "deploycheck_target"  # "env/service"
-CHECK_PROPERTY = "deploycheck_check"  # stable check id, e.g. "health.liveness"
-FINDING_PROPERTY = "deploycheck_finding"  # Finding.to_dict()
-ERROR_PROPERTY = "deploycheck_error"  # "assertion" (the service failed) or "error" (the check itself broke)
+SCOPE_PROPERTY = "deploycheck_scope"  # {"service", "check", "severity", "sections"}
+FINDING_PROPERTY = "deploycheck_finding"  # Finding.to_dict(), redacted
+ENDING_PROPERTY = "deploycheck_ending"  # how a phase that did not pass ended (an Ending value)
+INCONCLUSIVE_PROPERTY = "deploycheck_inconclusive"  # the phase stopped as inconclusive: shown as such
+_RECORDED = "_deploycheck_recorded"  # set on the exception `verify` raises for the finding it just recorded
 
 
-def check_id(item: pytest.Function) -> str:
+def check_id(item: pytest.Item) -> str:
     """`checks/test_health.py::test_liveness` -> `health.liveness`: the stable id of a check in verdict.json."""
-    module = Path(str(item.fspath)).stem.removeprefix("test_")
-    return f"{module}.{item.originalname.removeprefix('test_')}"
+    module = Path(str(item.path)).stem.removeprefix("test_")
+    name = getattr(item, "originalname", item.name).removeprefix("test_")
+    return ".".join(re.sub(r"[^a-z0-9_]+", "_", part.lower()) or "_" for part in (module, name))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def scope_of(item: pytest.Item) -> dict[str, Any]:
+    return dict(item.user_properties).get(SCOPE_PROPERTY) or {}
+
+
+@pytest.hookimpl(trylast=True)  # after -k / -m deselection: only what will run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not is_running(config):
+        return
+    environment = config.stash[environment_key]
     for item in items:
-        if isinstance(item, pytest.Function) and hasattr(item, "callspec") and TARGET in item.callspec.params:
-            item.user_properties.append((TARGET_PROPERTY, item.callspec.id))
-            item.user_properties.append((CHECK_PROPERTY, check_id(item)))
+        service = service_of(item)
+        check = check_id(item)
+        if item.get_closest_marker("advisory"):
+            severity = "warning"
+        elif service is not None:
+            severity = environment.services[service].severity_of(check)
+        else:
+            severity = "critical"
+        sections = sorted({PROBES[probe].section for probe in probes_of(item)})
+        scope = {"service": service, "check": check, "severity": severity, "sections": sections}
+        item.user_properties.append((SCOPE_PROPERTY, scope))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if report.failed and call.excinfo is not None:
-        kind = "assertion" if call.excinfo.errisinstance(AssertionError) else "error"
+        # A fresh list: the report must not share (and later see) the item's growing list.
+        ending = _ending(call.excinfo)
+        report.user_properties = [*report.user_properties, (ENDING_PROPERTY, ending.value)]
         if call.excinfo.errisinstance(Inconclusive):
-            kind = "inconclusive"
-        report.user_properties.append((ERROR_PROPERTY, kind))
+            report.user_properties.append((INCONCLUSIVE_PROPERTY, True))
     return report
+
+
+def _ending(excinfo: pytest.ExceptionInfo[BaseException]) -> Ending:
+    if getattr(excinfo.value, _RECORDED, False):
+        return Ending.RECORDED
+    if excinfo.errisinstance(Inconclusive):
+        return Ending.INCONCLUSIVE
+    if excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        return Ending.ASSERTION
+    return Ending.ERROR
 
 
 def pytest_report_teststatus(
     report: pytest.TestReport,
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-    if report.when == "call" and report.failed and (ERROR_PROPERTY, "inconclusive") in report.user_properties:
+    if report.failed and (INCONCLUSIVE_PROPERTY, True) in report.user_properties:
         return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
     return None
 
 
 @pytest.fixture
-def verify(request: pytest.FixtureRequest, target: Target) -> Callable[[Finding], Finding]:
+def verify(request: pytest.FixtureRequest) -> Callable[[Finding], Finding]:
     """Record a finding as this check's evidence; fail the check if the rule was broken, and stop it as
     inconclusive if the evidence was missing."""
     redact = request.config.stash[redactor_key]
-    check = check_id(request.node)
-    reporting.label(target.environment, target.service.name, check)
+    scope = scope_of(request.node)
+    environment = request.config.stash[environment_key].name
+    reporting.label(environment, scope.get("service"), scope.get("check", check_id(request.node)))
 
     def record(finding: Finding) -> Finding:
         __tracebackhide__ = True  # a failure points at the check's own line, not at this helper
-        finding = finding.but(check=check, severity=target.service.severity_of(check), test=request.node.nodeid)
-        data = redact.scrub_document(finding.to_dict())
+        finding = finding.but(
+            check=scope.get("check", check_id(request.node)),
+            severity=scope.get("severity", "critical"),
+            test=request.node.nodeid,
+            service=scope.get("service"),
+        )
+        data = redact.scrub_document(finding.to_dict())  # the one place a recorded finding is redacted
         request.node.user_properties.append((FINDING_PROPERTY, data))
         reporting.attach_finding(data)
+        error: Exception | None = None
         if finding.outcome is Outcome.FAILED:
-            raise CheckFailed(data["message"])
-        if finding.outcome is Outcome.INCONCLUSIVE:
-            raise Inconclusive(data["message"])
+            error = CheckFailed(data["message"])
+        elif finding.outcome is Outcome.INCONCLUSIVE:
+            error = Inconclusive(data["message"])
+        if error is not None:
+            setattr(error, _RECORDED, True)
+            raise error
         return finding
 
     return record

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from deploycheck.config import ConfigError, parse_duration
+from deploycheck.config import ConfigError, parse_duration, parse_timeout
+
+MAX_WAIT_READY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,13 @@ OPTIONS = (
         "reports/verdict.json",
         metavar="PATH",
     ),
+    OptionSpec(
+        "--summary-file",
+        "DEPLOYCHECK_SUMMARY_FILE",
+        "Where to write the Markdown summary of the verdict",
+        "reports/summary.md",
+        metavar="PATH",
+    ),
     OptionSpec("--list-services", None, "Show the services configured for --env and exit", False, action="store_true"),
 )
 
@@ -106,14 +115,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @dataclass(frozen=True)
 class Settings:
     env: str
-    services: list[str]
+    services: tuple[str, ...]
     expected_version: str | None
     wait_ready_s: float
     timeout_s: float | None
     environments_dir: Path
     verdict_file: Path
+    summary_file: Path
     list_services: bool
-    origins: dict[str, str] = field(default_factory=dict)  # option flag -> where its value came from
+    origins: tuple[tuple[str, str], ...] = field(default=())  # (option flag, where its value came from)
+
+    def origin(self, flag: str) -> str:
+        return dict(self.origins).get(flag, "default")
 
 
 def resolve(config: pytest.Config) -> Settings:
@@ -123,17 +136,28 @@ def resolve(config: pytest.Config) -> Settings:
     for spec in OPTIONS:
         values[spec.flag], origins[spec.flag] = _lookup(config, spec)
 
-    def duration(flag: str) -> float | None:
+    def duration(flag: str, parse: Any = parse_duration) -> float | None:
         if values[flag] is None:
             return None
         try:
-            return parse_duration(values[flag])
+            return float(parse(values[flag], origins[flag]))
         except ConfigError as error:
             raise pytest.UsageError(f"{flag} (from {origins[flag]}): {error.reason}") from None
 
     services = values["--service"] or []
     if isinstance(services, str):
         services = [name.strip() for name in services.split(",") if name.strip()]
+
+    expected = values["--expected-version"]
+    if expected is not None and not str(expected).strip():
+        # A pipeline whose version variable is missing passes "": checking nothing would pass a wrong version.
+        raise pytest.UsageError(
+            f"--expected-version (from {origins['--expected-version']}) is empty: give the version just deployed, "
+            "or leave the option and EXPECTED_VERSION out to skip the version check"
+        )
+    wait_ready = duration("--wait-ready") or 0.0
+    if wait_ready > MAX_WAIT_READY_S:
+        raise pytest.UsageError(f"--wait-ready (from {origins['--wait-ready']}): at most 1h, got {wait_ready:g}s")
 
     def path(flag: str) -> Path:
         # Paths typed by the user are relative to where they ran pytest; configured ones to the project root.
@@ -142,14 +166,15 @@ def resolve(config: pytest.Config) -> Settings:
 
     return Settings(
         env=values["--env"],
-        services=list(dict.fromkeys(services)),
-        expected_version=values["--expected-version"] or None,
-        wait_ready_s=duration("--wait-ready") or 0.0,
-        timeout_s=duration("--timeout"),
+        services=tuple(dict.fromkeys(services)),
+        expected_version=str(expected).strip() if expected is not None else None,
+        wait_ready_s=wait_ready,
+        timeout_s=duration("--timeout", parse_timeout),
         environments_dir=path("--environments-dir"),
         verdict_file=path("--verdict-file"),
+        summary_file=path("--summary-file"),
         list_services=bool(values["--list-services"]),
-        origins=origins,
+        origins=tuple(origins.items()),
     )
 
 
@@ -157,7 +182,7 @@ def _lookup(config: pytest.Config, spec: OptionSpec) -> tuple[Any, str]:
     value = config.getoption(spec.dest)
     if value not in (None, False, []):
         return value, spec.flag
-    if spec.env and os.environ.get(spec.env):
+    if spec.env and spec.env in os.environ and (os.environ[spec.env] or spec.flag == "--expected-version"):
         return os.environ[spec.env], f"${spec.env}"
     if spec.action != "store_true":
         ini_value = config.getini(spec.ini)

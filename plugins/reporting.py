@@ -13,14 +13,14 @@ except ImportError:  # allure-pytest is a dependency, but the suite must not bre
     allure = None
 
 
-def label(environment: str, service: str, check: str) -> None:
+def label(environment: str, service: str | None, check: str) -> None:
     if allure is None:
         return
     allure.dynamic.parent_suite(environment)
-    allure.dynamic.suite(service)
+    allure.dynamic.suite(service or "environment")
     allure.dynamic.feature(check.split(".", 1)[0])
     allure.dynamic.story(check)
-    allure.dynamic.tag(environment, service)
+    allure.dynamic.tag(environment, service or "environment")
 
 
 def attach_finding(finding: dict[str, Any]) -> None:

@@ -1,30 +1,39 @@
 """Which environment and services a run checks: loads the configuration, parametrizes the checks over the
-selected services (ids like `production/api-gateway`), gathers their evidence up front, and hands each check a
-`target`."""
+selected services (ids like `production/api-gateway`), gathers their evidence up front, and hands each check its
+`target` and its evidence, one fixture per probe (`health`, `ready`, `version`, ...)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deploycheck import config as configuration
 from deploycheck.config import ConfigError, Environment, Overrides, Service
 from deploycheck.demo import DemoError
-from deploycheck.evidence import PROBES, GatherSettings
-from deploycheck.probes.http import HttpResult
+from deploycheck.evidence import PROBES, GatherSettings, NotConfigured, ProbeKey
+from deploycheck.findings import Inconclusive
+from deploycheck.probes.base import Evidence
 from deploycheck.run import Run
 from deploycheck.secrets import Redactor
-from plugins.options import Settings, resolve
+from deploycheck_plugins.options import Settings, resolve
 
 settings_key = pytest.StashKey[Settings]()
 environment_key = pytest.StashKey[Environment]()
 redactor_key = pytest.StashKey[Redactor]()
 run_key = pytest.StashKey[Run]()
+shared_dir_key = pytest.StashKey[Path]()
 
 TARGET = "target"
+WORKER_SHARED_DIR = "deploycheck_shared_dir"
+WORKER_DEMO_URLS = "deploycheck_demo_urls"
+WORKER_DEMO_ERROR = "deploycheck_demo_error"
 
 
 @dataclass(frozen=True)
@@ -32,27 +41,38 @@ class Target:
     """One service of one environment, as a check sees it."""
 
     environment: str
-    service: Service
+    name: str
     expected_version: str | None
     run: Run
 
     @property
     def id(self) -> str:
-        return f"{self.environment}/{self.service.name}"
+        return f"{self.environment}/{self.name}"
+
+    @property
+    def service(self) -> Service:
+        """The service, with its URL (a demo service is started on first use; if it cannot, inconclusive)."""
+        try:
+            self.run.start_demo()
+        except DemoError as error:
+            raise Inconclusive(str(error)) from None
+        return self.run.configured.services[self.name]
 
     def __repr__(self) -> str:
         # pytest prints a failing check's arguments; the service's URL may carry credentials.
         return f"Target({self.id})"
 
-    def evidence(self, probe: str) -> HttpResult:
-        return self.run.evidence.get(self.service.name, probe)
-
-    def require(self, section: str) -> object:
+    def require(self, section: str) -> Any:
         """The service's configuration for `section`, or skip the check: it does not apply to this service."""
-        value = getattr(self.service, section, None)
+        value = getattr(self.run.configured.services[self.name], section, None)
         if not value:
             pytest.skip(f"{self.id}: no `{section}` configured for this service")
         return value
+
+
+def is_running(config: pytest.Config) -> bool:
+    """Whether this process checks an environment (not --list-services, --help or a bare --collect-only)."""
+    return run_key in config.stash
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -60,53 +80,88 @@ class Target:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "advisory(reason=None): report this check, never let it decide the verdict")
     settings = resolve(config)
     config.stash[settings_key] = settings
-    if settings.list_services:
+    if settings.list_services or config.option.help:
         return
-    try:
-        environment = configuration.load_environment(
-            settings.environments_dir,
-            settings.env,
-            settings.services,
-            Overrides(timeout_s=settings.timeout_s),
-        )
-    except ConfigError as error:
-        origin = settings.origins["--env"]
-        raise pytest.UsageError(f"bad configuration for --env {settings.env} (from {origin}): {error}") from None
+    environment = _load(settings)
     if settings.expected_version is None and environment.demo is not None:
         # The demo is deployed by the run itself, so the version it was started with is the one to expect.
-        settings = replace(settings, expected_version=environment.demo.version)
-        settings.origins["--expected-version"] = f"demo.version in {environment.source.name}"
+        origin = ("--expected-version", f"demo.version in {environment.source.name}")
+        settings = replace(settings, expected_version=environment.demo.version, origins=(*settings.origins, origin))
         config.stash[settings_key] = settings
     config.stash[environment_key] = environment
     config.stash[redactor_key] = Redactor([secret.reveal() for secret in environment.secrets])
-    config.stash[run_key] = Run(environment, GatherSettings(wait_ready_s=settings.wait_ready_s))
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    shared_dir: Path | None
+    if workerinput:
+        shared_dir = Path(workerinput[WORKER_SHARED_DIR])
+    elif getattr(config.option, "numprocesses", None):
+        # Workers will share one evidence store and one demo, both handed over by XdistHandover.
+        shared_dir = Path(tempfile.mkdtemp(prefix="deploycheck-run-"))
+        config.stash[shared_dir_key] = shared_dir
+        config.pluginmanager.register(XdistHandover(config), "deploycheck-xdist")
+    else:
+        shared_dir = None
+    config.stash[run_key] = Run(
+        environment,
+        GatherSettings(wait_ready_s=settings.wait_ready_s),
+        shared_dir=shared_dir,
+        demo_urls=workerinput.get(WORKER_DEMO_URLS),
+        demo_error=workerinput.get(WORKER_DEMO_ERROR),
+    )
+
+
+def _load(settings: Settings) -> Environment:
+    try:
+        return configuration.load_environment(
+            settings.environments_dir,
+            settings.env,
+            list(settings.services),
+            Overrides(timeout_s=settings.timeout_s),
+        )
+    except ConfigError as error:
+        origin = settings.origin("--env")
+        raise pytest.UsageError(f"bad configuration for --env {settings.env} (from {origin}): {error}") from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(run_key, None)
     if run is not None:
         run.close()
+    shared_dir = config.stash.get(shared_dir_key, None)
+    if shared_dir is not None:
+        shutil.rmtree(shared_dir, ignore_errors=True)
+
+
+class XdistHandover:
+    """Decided once on the controller, handed to every worker: the demo's URLs and the shared evidence store."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        run = self.config.stash[run_key]
+        node.workerinput[WORKER_SHARED_DIR] = str(self.config.stash[shared_dir_key])
+        try:
+            node.workerinput[WORKER_DEMO_URLS] = dict(run.start_demo())
+        except DemoError as error:
+            node.workerinput[WORKER_DEMO_ERROR] = str(error)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.getoption("deploycheck_list_services"):
         return None
-    settings = resolve(config)
-    try:
-        raw = configuration.read_raw(settings.environments_dir, settings.env)
-    except ConfigError as error:
-        raise pytest.UsageError(str(error)) from None
-    services = raw.get("services") or {}
-    demo = raw.get("demo") or {}
-    print(f"environment {settings.env} ({configuration.environment_file(settings.environments_dir, settings.env)})")
-    for name, body in services.items():
-        body = body or {}
-        url = Redactor()(str(body.get("url") or ("started by the demo" if demo else "(no url)")))
-        parts = [key for key in ("health", "ready", "version", "kubernetes", "metrics", "database") if key in body]
-        flows = ", ".join(body.get("flows") or [])
+    settings = config.stash[settings_key]
+    environment = _load(settings)
+    print(f"environment {environment.name} ({environment.source})")
+    for name, service in environment.services.items():
+        url = Redactor([secret.reveal() for secret in environment.secrets])(service.url or "started by the demo")
+        parts = [section for section in ("health", "ready", "version") if getattr(service, section) is not None]
+        parts += list(service.configured_sections())
+        flows = ", ".join(service.flows)
         print(f"  {name:<24} {url}  [{', '.join(parts) or 'defaults only'}]" + (f"  flows: {flows}" if flows else ""))
     return 0
 
@@ -125,24 +180,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+def service_of(item: pytest.Item) -> str | None:
+    """The service a check judges, from its own parameter (None: an environment-wide check)."""
+    callspec = getattr(item, "callspec", None)
+    return str(callspec.params[TARGET]) if callspec is not None and TARGET in callspec.params else None
+
+
+def probes_of(item: pytest.Item) -> list[str]:
+    """The probes a check reads: the probe fixtures it asks for, directly or through other fixtures."""
+    return [name for name in getattr(item, "fixturenames", ()) if name in PROBES]
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Gather every probe the collected checks will need, all at once, before the first check runs."""
-    if run_key not in session.config.stash or os.environ.get("DEPLOYCHECK_PREFETCH") == "0":
+    if not is_running(session.config) or os.environ.get("DEPLOYCHECK_PREFETCH") == "0":
         return  # DEPLOYCHECK_PREFETCH=0: each check gathers its own evidence (for benchmarks and debugging)
-    wanted = [
-        (str(item.callspec.params[TARGET]), str(probe))
+    wanted: list[ProbeKey] = [
+        (service_of(item) if PROBES[probe].scope == "service" else None, probe)
         for item in session.items
-        if isinstance(item, pytest.Function) and hasattr(item, "callspec") and TARGET in item.callspec.params
-        for marker in item.iter_markers("probe")
-        for probe in marker.args
+        for probe in probes_of(item)
     ]
-    unknown = sorted({probe for _, probe in wanted if probe not in PROBES})
-    if unknown:
-        raise pytest.UsageError(
-            f"@pytest.mark.probe({unknown[0]!r}): no such probe (known: {', '.join(PROBES)}); fix the check's marker"
-        )
     if wanted:
-        # If the demo cannot start, each check meets the same error and reports it as inconclusive.
+        # If the demo cannot start, each check meets the same error for its evidence and reports it inconclusive.
         with contextlib.suppress(DemoError):
             session.config.stash[run_key].evidence.prefetch(wanted)
 
@@ -151,6 +210,34 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def target(request: pytest.FixtureRequest) -> Target:
     """The service under check (parametrized: one test per selected service)."""
     config = request.config
-    environment = config.stash[environment_key]
-    service = environment.services[request.param]  # as configured: a demo service's URL is known once started
-    return Target(environment.name, service, config.stash[settings_key].expected_version, config.stash[run_key])
+    run = config.stash[run_key]
+    return Target(run.configured.name, request.param, config.stash[settings_key].expected_version, run)
+
+
+def _evidence(request: pytest.FixtureRequest, probe: str, service: str | None) -> Evidence:
+    try:
+        return request.config.stash[run_key].evidence.get(service, probe)
+    except NotConfigured as why:
+        pytest.skip(str(why))
+    except DemoError as error:
+        raise Inconclusive(str(error)) from None
+
+
+def _probe_fixture(probe: str) -> Any:
+    if PROBES[probe].scope == "environment":
+
+        def environment_evidence(request: pytest.FixtureRequest) -> Evidence:
+            return _evidence(request, probe, None)
+
+        return pytest.fixture(name=probe)(environment_evidence)
+
+    def service_evidence(request: pytest.FixtureRequest, target: Target) -> Evidence:
+        target.require(PROBES[probe].section)  # known without starting anything: skip where not configured
+        return _evidence(request, probe, target.name)
+
+    service_evidence.__doc__ = f"The `{probe}` evidence of the service under check (gathered up front)."
+    return pytest.fixture(name=probe)(service_evidence)
+
+
+for _probe in PROBES:
+    globals()[f"_{_probe}_evidence_fixture"] = _probe_fixture(_probe)

@@ -1,147 +1,167 @@
-"""The verdict: built on the controller only (never on xdist workers) from every test report, written to
-`verdict.json`, shown as a table at the end of the run, and turned into the exit status.
+"""The verdict: decided on the controller only (never on xdist workers) from every test report, then handed to
+the listeners of `pytest_deploycheck_verdict` (the writers of `plugins/outputs.py`, later actions), and turned
+into the exit status.
 
-Modelled on pytest's own junitxml: a writer object in `config.stash`, registered in `pytest_configure` and
+Modelled on pytest's own junitxml: a collector object in `config.stash`, registered in `pytest_configure` and
 removed in `pytest_unconfigure`; it listens to `pytest_runtest_logreport`, which the xdist controller re-fires
 for every worker's report, so the same verdict comes out with `-n` as without.
 """
 
 from __future__ import annotations
 
-import json
+from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from deploycheck.findings import Finding, Outcome
-from deploycheck.verdict import RunReport, Verdict, to_markdown
-from plugins.checks import CHECK_PROPERTY, ERROR_PROPERTY, FINDING_PROPERTY, TARGET_PROPERTY
-from plugins.targets import environment_key, redactor_key, settings_key
+from deploycheck.outcomes import Ending, Phase, combine
+from deploycheck.text import one_line
+from deploycheck.verdict import RunReport
+from deploycheck_plugins.checks import ENDING_PROPERTY, FINDING_PROPERTY, SCOPE_PROPERTY
+from deploycheck_plugins.outputs import write_error_key
+from deploycheck_plugins.targets import environment_key, is_running, redactor_key, settings_key
 
-verdict_key = pytest.StashKey["VerdictWriter"]()
+collector_key = pytest.StashKey["VerdictCollector"]()
 
 # pytest's own statuses that say the run itself did not happen as asked: they stay as pytest set them.
 _PYTEST_OWN = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
+MESSAGE_CHARS = 500
 
 
-@pytest.hookimpl(trylast=True)  # after plugins.targets has loaded the environment
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from deploycheck_plugins import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
+@pytest.hookimpl(trylast=True)  # after deploycheck_plugins.targets has loaded the environment
 def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput") or environment_key not in config.stash:
-        return  # workers only send reports; --list-services runs nothing
-    writer = VerdictWriter(config)
-    config.stash[verdict_key] = writer
-    config.pluginmanager.register(writer, "deploycheck-verdict")
+    if hasattr(config, "workerinput") or not is_running(config) or _runs_nothing(config):
+        return  # workers only send reports; --collect-only, --fixtures and --markers run no check
+    collector = VerdictCollector(config)
+    config.stash[collector_key] = collector
+    config.pluginmanager.register(collector, "deploycheck-verdict")
+
+
+def _runs_nothing(config: pytest.Config) -> bool:
+    option = config.option
+    return any(getattr(option, name, False) for name in ("collectonly", "showfixtures", "show_fixtures_per_test"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    writer = config.stash.get(verdict_key, None)
-    if writer is not None:
-        del config.stash[verdict_key]
-        config.pluginmanager.unregister(writer)
+    collector = config.stash.get(collector_key, None)
+    if collector is not None:
+        del config.stash[collector_key]
+        config.pluginmanager.unregister(collector)
 
 
-class VerdictWriter:
+class VerdictCollector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.settings = config.stash[settings_key]
         self.environment = config.stash[environment_key]
         self.redact = config.stash[redactor_key]
         self.started_at = datetime.now(UTC)
-        self.findings: dict[str, list[Finding]] = {name: [] for name in self.environment.services}
-        self.document: dict[str, Any] | None = None  # verdict.json as written (redacted)
+        self.findings: dict[str | None, list[Finding]] = {name: [] for name in self.environment.services}
+        self.judged: set[tuple[str | None, str]] = set()  # (service, section) a check that ran has judged
+        self._phases: dict[str, list[pytest.TestReport]] = defaultdict(list)
+        self.document: dict[str, Any] | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        properties = _properties(report)
-        if TARGET_PROPERTY not in properties:
-            return
-        service = properties[TARGET_PROPERTY].split("/", 1)[1]
-        self.findings.setdefault(service, []).extend(_findings(report, properties))
+        self._phases[report.nodeid].append(report)
+        if report.when == "teardown":
+            self._decide(report.nodeid)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:  # a check file that does not even import ran none of its checks
+            message = self.redact(one_line(str(report.longrepr), MESSAGE_CHARS))
+            check = ".".join(["collection", _slug(report.nodeid) or "session"])
+            finding = Finding(Outcome.INCONCLUSIVE, f"cannot collect {report.nodeid}: {message}", check=check)
+            self.findings.setdefault(None, []).append(finding.but(test=report.nodeid))
+
+    def _decide(self, nodeid: str) -> None:
+        reports = self._phases.pop(nodeid)
+        last = reports[-1]
+        properties = last.user_properties
+        scope: dict[str, Any] = dict(properties).get(SCOPE_PROPERTY) or {}
+        service = scope.get("service")
+        template = Finding(
+            Outcome.PASSED,
+            "",
+            check=scope.get("check") or f"unscoped.{_slug(nodeid)}",
+            severity=scope.get("severity", "critical"),
+            test=nodeid,
+            service=service,
+        )
+        recorded = [Finding.from_dict(value) for name, value in properties if name == FINDING_PROPERTY]
+        findings = combine(template, [self._phase(report) for report in reports], recorded)
+        self.findings.setdefault(service, []).extend(findings)
+        if any(finding.outcome is not Outcome.SKIPPED for finding in findings):
+            self.judged.update((service, section) for section in scope.get("sections", ()))
+
+    def _phase(self, report: pytest.TestReport) -> Phase:
+        if report.passed:
+            return Phase(report.when, Ending.PASSED)
+        if report.skipped:
+            return Phase(report.when, Ending.SKIPPED, self.redact(_skip_reason(report)))
+        ending = dict(report.user_properties).get(ENDING_PROPERTY, Ending.ERROR.value)
+        return Phase(report.when, Ending(ending), self.redact(_crash_message(report)))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        for nodeid in list(self._phases):  # interrupted: tests that started and never finished
+            self._decide(nodeid)
+        stopped = None
+        if exitstatus in _PYTEST_OWN:
+            stopped = (int(exitstatus), f"the run stopped before its end ({pytest.ExitCode(exitstatus).name})")
         report = RunReport(
             environment=self.environment.name,
             expected_version=self.settings.expected_version,
             started_at=self.started_at,
             finished_at=datetime.now(UTC),
-            findings=self.findings,
+            findings={name: found for name, found in self.findings.items() if name is not None},
+            environment_findings=self.findings.get(None, []),
+            not_judged=self._not_judged(),
+            stopped=stopped,
         )
-        self.document = self.redact.scrub_document(report.to_json())
-        path = self.settings.verdict_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.document, indent=2) + "\n", encoding="utf-8")
-        path.with_name("summary.md").write_text(to_markdown(self.document), encoding="utf-8")
-        if exitstatus not in _PYTEST_OWN:
-            session.exitstatus = report.verdict.exit_status
+        self.document = report.to_json()  # every finding was redacted once, when it was made
+        self.config.hook.pytest_deploycheck_verdict(config=self.config, document=self.document)
+        if write_error_key in self.config.stash:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        elif exitstatus not in _PYTEST_OWN:
+            session.exitstatus = self.document["exit_status"]
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """The table, read from the verdict document just written (the same figures a pipeline sees)."""
-        if self.document is None:
-            return
-        write = terminalreporter.write_line
-        terminalreporter.section(f"deploycheck verdict: {self.environment.name}", sep="=")
-        write(f"{'service':<24} {'verdict':<13} {'passed':>6} {'failed':>6} {'inconcl.':>8} {'skipped':>7}")
-        for service, body in self.document["services"].items():
-            counts = body["counts"]
-            write(
-                f"{service:<24} {body['verdict']:<13} {counts['passed']:>6} {counts['failed']:>6} "
-                f"{counts['inconclusive']:>8} {counts['skipped']:>7}",
-                **_colour(Verdict(body["verdict"])),
-            )
-        for line in self.document["reasons"]:
-            write("  - " + line)
-        verdict = Verdict(self.document["verdict"])
-        write(
-            f"VERDICT: {verdict.value} -> {verdict.action} (exit status {verdict.exit_status}); "
-            f"verdict file: {self.settings.verdict_file}",
-            bold=True,
-            **_colour(verdict),
-        )
+    def _not_judged(self) -> list[dict[str, Any]]:
+        """Configured sections that no check of this run judged: listed, so a PASS never hides them."""
+        configured: list[tuple[str | None, str]] = [(None, section) for section in _sections(self.environment)]
+        for name, service in self.environment.services.items():
+            configured += [(name, section) for section in _sections(service)]
+        return [
+            {"service": service, "section": section, "why": "configured, but no check of this run judged it"}
+            for service, section in configured
+            if (service, section) not in self.judged
+        ]
 
 
-def _colour(verdict: Verdict) -> dict[str, bool]:
-    return {{"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow"}[verdict.value]: True}
+def _sections(configured: Any) -> list[str]:
+    core = [section for section in ("health", "ready", "version") if getattr(configured, section, None) is not None]
+    return core + list(configured.configured_sections())
 
 
-def _properties(report: pytest.TestReport) -> dict[str, Any]:
-    """user_properties as a dict; findings may repeat, so they are collected separately."""
-    return {name: value for name, value in report.user_properties if name != FINDING_PROPERTY}
-
-
-def _findings(report: pytest.TestReport, properties: dict[str, Any]) -> list[Finding]:
-    """The findings one report stands for. Recorded findings win; otherwise the report's outcome is mapped:
-    a skip is skipped, a failed assertion failed, anything else that broke is inconclusive."""
-    recorded = [
-        Finding.from_dict(value)  # type: ignore[arg-type]  # a plain dict, as verify recorded it
-        for name, value in report.user_properties
-        if name == FINDING_PROPERTY
-    ]
-    if report.when == "call" and recorded:
-        return recorded
-    check = properties[CHECK_PROPERTY]
-    if report.skipped:
-        if report.when == "call" or report.when == "setup":
-            return [Finding(Outcome.SKIPPED, _skip_reason(report), check=check, test=report.nodeid)]
-        return []
-    if report.failed:
-        kind = properties.get(ERROR_PROPERTY, "error")
-        outcome = Outcome.FAILED if kind == "assertion" and report.when == "call" else Outcome.INCONCLUSIVE
-        prefix = "" if report.when == "call" else f"{report.when} error: "
-        return [Finding(outcome, prefix + _crash_message(report), check=check, test=report.nodeid)]
-    if report.when == "call":
-        return [Finding(Outcome.PASSED, "passed", check=check, test=report.nodeid)]
-    return []
+def _slug(nodeid: str) -> str:
+    return "_".join(part for part in "".join(c if c.isalnum() else " " for c in nodeid.lower()).split())
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    return str(longrepr)
+        return one_line(str(longrepr[2]).removeprefix("Skipped: "), MESSAGE_CHARS)
+    return one_line(str(longrepr), MESSAGE_CHARS)
 
 
 def _crash_message(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     message = crash.message if crash is not None else str(report.longrepr)
-    return message.strip().splitlines()[0] if message.strip() else "no message"
+    return one_line(message, MESSAGE_CHARS) or "no message"

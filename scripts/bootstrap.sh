@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Create (once) the project's virtual environment and install deploycheck into it.
 # Sourced by run_smoke_tests.sh and run_tests.sh; prints nothing when the environment is up to date.
+# BOOTSTRAP_EXTRAS names the pip extras to install (e.g. "test"); never the caller's own arguments.
 # DEPLOYCHECK_VENV overrides where it lives; DEPLOYCHECK_NO_VENV=1 uses the current interpreter as is.
 set -euo pipefail
 
 project_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-extras="${1:-}"
+extras="${BOOTSTRAP_EXTRAS:-}"
 
 if [[ "${DEPLOYCHECK_NO_VENV:-0}" == "1" ]]; then
     PYTHON="${PYTHON:-python3}"

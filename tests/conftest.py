@@ -119,3 +119,10 @@ def run_suite(pytester: pytest.Pytester) -> Callable[..., SuiteRun]:
         return SuiteRun(int(result.ret), stdout, verdict)
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The end-to-end and cluster tests start processes: `-m "not slow"` leaves them out for a quick run."""
+    for item in items:
+        if {"e2e", "cluster"} & set(item.path.parts):
+            item.add_marker(pytest.mark.slow)

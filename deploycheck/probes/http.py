@@ -1,137 +1,514 @@
-"""HTTP evidence: many requests at once on one asyncio loop, each with its own timeout and optional wait-until.
+"""HTTP evidence: one hardened request per probe, many at once on one asyncio loop, none able to hang or flood a run.
 
-`fetch_all` is the bulk path (all probes of a run gathered together, so a run waits about as long as its slowest
-request rather than the sum of all of them); `fetch` is the one-off path for evidence gathered on the spot.
+`HttpSession.fetch` turns an `HttpRequest` into `Evidence` and never raises (except on cancellation):
+
+- `timeout_s` bounds the whole request (connect, TLS, sending, headers and body), not each read;
+- the body is kept up to `MAX_BODY_BYTES`; beyond that reading stops (`truncated`) and it is never parsed;
+- whatever goes wrong is one line in plain words (the evidence's `error`):
+
+    connection refused                          nothing listens on that port
+    connection reset by peer                    the server dropped the connection (RST)
+    cannot resolve host <host>                  DNS
+    TLS: <reason>                               e.g. "TLS: certificate verify failed: self-signed certificate"
+    invalid URL: <why>                          and "invalid request: ..." / "invalid timeout: ...": not sent
+    no answer within <t>s (<where>)             connecting / TLS handshake / sending the request /
+                                                waiting for the response headers / reading the body after 1.2 KB
+    the server closed the connection ...        without answering, or in the middle of the body
+    invalid HTTP answer: <why>                  the answer is not HTTP/1.1 (h11's reason)
+    <the exception's own message>               anything else, with header values and passwords masked
+
+Design: each fetch is one HTTP/1.1 exchange on its own asyncio connection (h11 for the protocol, `Connection:
+close`), with no connection pool. A probe sends one request per service and endpoint, so a pool has nothing to
+reuse, while httpx/httpcore's pool costs about 1 ms of CPU per request and is quadratic with hundreds in flight
+(issue 6: 32x a raw-socket floor at 200 services); this path stays within 2x of that floor. SSL contexts are
+built once per process and TLS options. Redirects are never followed: a redirect is evidence. Proxy variables
+(HTTP_PROXY, ...) are not used: probes go straight to the service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import codecs
+import errno
 import functools
 import json
+import math
+import os
+import re
+import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 import certifi
+import h11
 import httpx
 
-BODY_LIMIT = 2000  # characters of a body kept as evidence
-# Requests in flight at once: enough for every probe of 50 services, and below the point where one httpx client's
-# connection pool, not the servers, becomes the bottleneck (hundreds in flight).
-MAX_IN_FLIGHT = 100
-RETRY_INTERVAL_S = 1.0
+from deploycheck.probes.base import Evidence
+
+MAX_BODY_BYTES = 1024 * 1024  # far above any real health or version body, far below a flood
+MAX_HEAD_BYTES = 64 * 1024  # status line and headers
+MAX_IN_FLIGHT = 100  # requests on the wire at once, per session
+READ_BYTES = 64 * 1024
+MAX_ERROR_CHARS = 300
+MASK = "***"
+USER_AGENT = "deploycheck"
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What is asked and what comes back
 
 
 @dataclass(frozen=True)
+class TlsOptions:
+    ca_file: str | None = None  # a CA bundle to trust (a private CA); else SSL_CERT_FILE, REQUESTS_CA_BUNDLE, certifi
+    cert_file: str | None = None  # client certificate (mTLS)
+    key_file: str | None = None  # its key, when not in cert_file
+    verify: bool = True
+
+
+@dataclass(frozen=True, repr=False)
 class HttpRequest:
     method: str
     url: str
     timeout_s: float
     json: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    tls: TlsOptions = TlsOptions()
 
     def describe(self) -> dict[str, Any]:
-        """The request as evidence (headers are left out: they may carry credentials)."""
-        return {"kind": "http", "method": self.method, "url": self.url, "timeout_s": self.timeout_s}
+        """The request as evidence: header names but never their values, the URL without its password, and for
+        https the TLS options that decide what is trusted."""
+        described: dict[str, Any] = {
+            "kind": "http",
+            "method": self.method,
+            "url": mask_url_password(self.url),
+            "timeout_s": self.timeout_s,
+            "headers": sorted(self.headers),
+        }
+        if self.url.lower().startswith("https:"):
+            described["tls"] = {"verify": self.tls.verify, "ca_file": self.tls.ca_file, "cert_file": self.tls.cert_file}
+        return described
+
+    def __repr__(self) -> str:
+        # pytest -l prints locals: header values, a URL password or a JSON body (a login) must not show.
+        headers = {name: MASK for name in self.headers}
+        body = "None" if self.json is None else f"<{type(self.json).__name__}>"
+        return (
+            f"HttpRequest(method={self.method!r}, url={mask_url_password(self.url)!r}, timeout_s={self.timeout_s!r}, "
+            f"json={body}, headers={headers!r}, tls={self.tls!r})"
+        )
 
 
 @dataclass(frozen=True)
-class HttpResult:
-    request: HttpRequest
-    status: int | None  # None when no answer came
-    body: str = ""
-    json: Any = None
-    elapsed_ms: float = 0.0
-    error: str | None = None  # why no answer came: refused, timed out, TLS, ...
-    attempts: int = 1
-
-    @property
-    def answered(self) -> bool:
-        return self.status is not None
+class HttpResponse:
+    status: int
+    body: str  # at most MAX_BODY_BYTES of it, decoded with errors="replace"
+    json: Any  # the body parsed as JSON; None when it is not JSON or was truncated
+    headers: Mapping[str, str]  # lower-case names, repeated headers joined with ", ", no set-cookie
+    truncated: bool  # the body was longer than MAX_BODY_BYTES and reading stopped there
+    size: int  # bytes received, or announced by Content-Length when that is larger
 
 
-@dataclass(frozen=True)
-class FetchJob:
-    """A request, and optionally a condition to wait for by retrying until `wait_s` has passed."""
-
-    request: HttpRequest
-    until: Callable[[HttpResult], bool] | None = None
-    wait_s: float = 0.0
+def mask_url_password(url: str) -> str:
+    """`scheme://user:***@host/...`; a URL without a password unchanged."""
+    parts = _split_password(url)
+    return url if parts is None else parts[0] + MASK + parts[2]
 
 
-def fetch_all(jobs: Sequence[FetchJob]) -> list[HttpResult]:
-    """Run every job concurrently; results in the order of `jobs`. Never raises for a failed request."""
-    if not jobs:
+def _split_password(url: str) -> tuple[str, str, str] | None:
+    """(what comes before the password, the password, what follows it), or None without a password."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return None
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    userinfo, at, _ = rest[:end].rpartition("@")
+    if not at or ":" not in userinfo:
+        return None
+    user, password = userinfo.split(":", 1)
+    head = f"{scheme}://{user}:"
+    return head, password, url[len(head) + len(password) :]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The session
+
+
+class HttpSession:
+    """One per gathering: bounds how many of its many concurrent fetches are on the wire at once."""
+
+    def __init__(self, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+
+    async def __aenter__(self) -> HttpSession:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        return None  # every exchange closes its own connection, whatever happens to it
+
+    async def fetch(self, request: HttpRequest) -> Evidence:
+        """The request's evidence: an HttpResponse as value, or an error in one line. Never raises."""
+        async with self._in_flight:  # the clock starts once the request may go out, not while it queues
+            started = time.perf_counter()
+            exchange = _Exchange(request)
+            response: HttpResponse | None = None
+            error: str | None = None
+            try:
+                async with asyncio.timeout(_checked_timeout(request.timeout_s)):
+                    response = await exchange.run()
+            except TimeoutError:
+                error = f"no answer within {request.timeout_s:g}s ({exchange.where()})"
+            except Exception as exc:  # a probe reports what broke, it never breaks the gathering
+                error = describe_error(exc, request)
+            elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        return Evidence(request.describe(), value=response, error=error, elapsed_ms=elapsed_ms)
+
+
+def fetch_all(requests: Sequence[HttpRequest]) -> list[Evidence]:
+    """Every request at once in one session; evidence in the order of `requests`. Not for use inside a loop."""
+    if not requests:
         return []
-    return asyncio.run(_fetch_all(jobs))
+    return asyncio.run(_fetch_all(requests))
 
 
-def fetch(request: HttpRequest) -> HttpResult:
-    return fetch_all([FetchJob(request)])[0]
+async def _fetch_all(requests: Sequence[HttpRequest]) -> list[Evidence]:
+    async with HttpSession() as session:
+        return list(await asyncio.gather(*(session.fetch(request) for request in requests)))
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Loading the CA bundle costs tens of milliseconds: once per process, not once per client.
-    return ssl.create_default_context(cafile=certifi.where())
+# ---------------------------------------------------------------------------------------------------------------
+# One exchange
 
 
-async def _fetch_all(jobs: Sequence[FetchJob]) -> list[HttpResult]:
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(limits=limits, follow_redirects=False, verify=_tls_context()) as client:
-        in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
-        return list(await asyncio.gather(*(_run_job(client, in_flight, job) for job in jobs)))
+class ProbeFailure(Exception):
+    """A failure already put in plain words (reported as evidence, never raised out of `fetch`)."""
 
 
-async def _run_job(client: httpx.AsyncClient, in_flight: asyncio.Semaphore, job: FetchJob) -> HttpResult:
-    deadline = time.monotonic() + job.wait_s
-    attempts = 0
-    while True:
-        attempts += 1
-        async with in_flight:
-            result = await _send(client, job.request)
-        done = job.until is None or job.until(result)
-        if done or time.monotonic() + RETRY_INTERVAL_S > deadline:
-            return HttpResult(**{**result.__dict__, "attempts": attempts})
-        await asyncio.sleep(RETRY_INTERVAL_S)
+_READING_BODY = "reading the body"
 
 
-async def _send(client: httpx.AsyncClient, request: HttpRequest) -> HttpResult:
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class _Target:
+    secure: bool
+    host: str  # to connect to and to check the certificate against (IDNA, IPv6 without brackets)
+    port: int
+    authority: str  # the Host header
+    path: bytes  # path and query, percent-encoded
+    credentials: tuple[str, str] | None  # user:password from the URL, sent as Basic auth
 
-    def elapsed() -> float:
-        return round((time.perf_counter() - started) * 1000, 1)
 
-    try:
-        response = await client.request(
-            request.method,
-            request.url,
-            json=request.json,
-            headers=dict(request.headers),
-            timeout=request.timeout_s,
+class _Exchange:
+    """One request on its own connection; knows where it is, for the message when the deadline passes."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+        self.phase = "connecting"
+        self.body_bytes = 0
+
+    def where(self) -> str:
+        if self.phase == _READING_BODY:
+            return f"{_READING_BODY} after {format_size(self.body_bytes)}"
+        return self.phase
+
+    async def run(self) -> HttpResponse:
+        target = _parse_url(self.request.url)
+        body = b"" if self.request.json is None else json.dumps(self.request.json, separators=(",", ":")).encode()
+        protocol = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        request = h11.Request(
+            method=self.request.method, target=target.path, headers=_request_headers(self.request, target, body)
         )
-    except httpx.TimeoutException as error:
-        kind = type(error).__name__
-        return HttpResult(
-            request, None, elapsed_ms=elapsed(), error=f"no answer within {request.timeout_s:g}s ({kind})"
-        )
-    except (httpx.HTTPError, httpx.InvalidURL, OSError) as error:
-        return HttpResult(request, None, elapsed_ms=elapsed(), error=f"{type(error).__name__}: {error}")
-    text = response.text
-    return HttpResult(
-        request,
-        response.status_code,
-        body=text[:BODY_LIMIT],
-        json=_parse_json(text),
-        elapsed_ms=elapsed(),
+        context = ssl_context(self.request.tls) if target.secure else None  # a bad CA file: no traffic at all
+        writer: asyncio.StreamWriter | None = None
+        try:
+            reader, writer = await asyncio.open_connection(target.host, target.port)
+            if context is not None:
+                self.phase = "TLS handshake"
+                await writer.start_tls(context, server_hostname=target.host)
+            self.phase = "sending the request"
+            messages = [request, h11.Data(data=body), h11.EndOfMessage()] if body else [request, h11.EndOfMessage()]
+            writer.write(b"".join(protocol.send(message) or b"" for message in messages))
+            await writer.drain()
+            return await self._receive(reader, protocol)
+        finally:
+            if writer is not None:
+                writer.transport.abort()  # at once, unread data and all: a flood stops here
+
+    async def _receive(self, reader: asyncio.StreamReader, protocol: h11.Connection) -> HttpResponse:
+        self.phase = "waiting for the response headers"
+        event = await self._next_event(reader, protocol)
+        while isinstance(event, h11.InformationalResponse):  # 100 Continue and the like
+            event = await self._next_event(reader, protocol)
+        if not isinstance(event, h11.Response):
+            raise ProbeFailure("the server closed the connection without answering")
+        self.phase = _READING_BODY
+        body, received = await self._read_body(reader, protocol)
+        return _response(event, body, received)
+
+    async def _read_body(self, reader: asyncio.StreamReader, protocol: h11.Connection) -> tuple[bytes, int]:
+        """(at most MAX_BODY_BYTES of the body, bytes received); stops reading once past the cap."""
+        kept: list[bytes] = []
+        kept_bytes = received = 0
+        while received <= MAX_BODY_BYTES:
+            event = await self._next_event(reader, protocol)
+            if not isinstance(event, h11.Data):
+                break  # EndOfMessage, or ConnectionClosed for a body that ends with the connection
+            received += len(event.data)
+            self.body_bytes = received
+            if kept_bytes < MAX_BODY_BYTES:
+                kept.append(bytes(event.data[: MAX_BODY_BYTES - kept_bytes]))
+                kept_bytes += len(kept[-1])
+        return b"".join(kept), received
+
+    async def _next_event(self, reader: asyncio.StreamReader, protocol: h11.Connection) -> Any:
+        while True:
+            try:
+                event = protocol.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise self._protocol_failure(exc) from None
+            if event is not h11.NEED_DATA:
+                return event
+            data = await reader.read(READ_BYTES)
+            if not data and self.phase != _READING_BODY:
+                raise ProbeFailure("the server closed the connection without answering")
+            protocol.receive_data(data)  # b"": the end, which h11 judges (the end of a close-delimited body)
+
+    def _protocol_failure(self, exc: h11.RemoteProtocolError) -> ProbeFailure:
+        if self.phase == _READING_BODY and "peer closed" in str(exc):
+            size = format_size(self.body_bytes)
+            return ProbeFailure(f"the server closed the connection in the middle of the body (after {size})")
+        return ProbeFailure(f"invalid HTTP answer: {exc}")
+
+
+def _response(head: h11.Response, body: bytes, received: int) -> HttpResponse:
+    headers: dict[str, str] = {}
+    for name, value in head.headers:
+        key, text = name.decode("latin-1"), value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    headers.pop("set-cookie", None)  # a session for whoever reads the evidence; nothing a check needs
+    truncated = received > MAX_BODY_BYTES
+    text = body.decode(_charset(headers.get("content-type", "")), errors="replace")
+    return HttpResponse(
+        status=head.status_code,
+        body=text,
+        json=None if truncated else _parse_json(text),
+        headers=headers,
+        truncated=truncated,
+        size=max(received, _announced_length(headers)),
     )
+
+
+def _request_headers(request: HttpRequest, target: _Target, body: bytes) -> list[tuple[bytes, bytes]]:
+    """Defaults, then the request's own headers (which win, case-insensitively), then the body's length."""
+    headers = {
+        "host": ("Host", target.authority),
+        "user-agent": ("User-Agent", USER_AGENT),
+        "accept": ("Accept", "*/*"),
+        # identity: a compressed answer could inflate far beyond what arrived (a small gzip holds gigabytes).
+        "accept-encoding": ("Accept-Encoding", "identity"),
+        "connection": ("Connection", "close"),
+    }
+    if target.credentials is not None:
+        user_password = ":".join(target.credentials).encode()
+        headers["authorization"] = ("Authorization", "Basic " + base64.b64encode(user_password).decode())
+    if request.json is not None:
+        headers["content-type"] = ("Content-Type", "application/json")
+    headers.update({name.lower(): (name, value) for name, value in request.headers.items()})
+    headers["content-length"] = ("Content-Length", str(len(body)))
+    return [(name.encode("latin-1"), value.encode("utf-8")) for name, value in headers.values()]
+
+
+def _charset(content_type: str) -> str:
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                return codecs.lookup(value.strip().strip('"')).name
+            except LookupError:
+                break
+    return "utf-8"
+
+
+def _announced_length(headers: Mapping[str, str]) -> int:
+    value = headers.get("content-length", "")
+    return int(value) if value.isdigit() and len(value) < 20 else 0
 
 
 def _parse_json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[...": deep nesting is an answer, not a crash
         return None
+
+
+def format_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building the request: URL, timeout, TLS
+
+
+def _parse_url(text: str) -> _Target:
+    if any(c.isspace() for c in text):
+        raise ProbeFailure("invalid URL: it contains white space")
+    try:
+        url = httpx.URL(text)  # parses, percent-encodes and IDNA-encodes as browsers do
+    except httpx.InvalidURL as exc:
+        raise ProbeFailure(f"invalid URL: {exc}") from None
+    if url.scheme not in ("http", "https"):
+        raise ProbeFailure("invalid URL: it must start with http:// or https://")
+    if not url.raw_host:
+        raise ProbeFailure("invalid URL: no host")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ProbeFailure(f"invalid URL: port {url.port} is out of range")
+    secure = url.scheme == "https"
+    return _Target(
+        secure=secure,
+        host=url.raw_host.decode("ascii"),
+        port=url.port or (443 if secure else 80),
+        authority=url.netloc.decode("ascii"),
+        path=url.raw_path,
+        credentials=(url.username, url.password) if url.username or url.password else None,
+    )
+
+
+def _checked_timeout(timeout_s: float) -> float:
+    if not (isinstance(timeout_s, int | float) and math.isfinite(timeout_s) and timeout_s > 0):
+        raise ProbeFailure(f"invalid timeout: {timeout_s!r} (a positive number of seconds)")
+    return float(timeout_s)
+
+
+def ssl_context(tls: TlsOptions) -> ssl.SSLContext:
+    """The SSL context for these options, built once per process (loading a CA bundle takes tens of ms)."""
+    return _cached_context(tls, os.environ.get("SSL_CERT_FILE") or None, os.environ.get("REQUESTS_CA_BUNDLE") or None)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_context(tls: TlsOptions, ssl_cert_file: str | None, requests_ca_bundle: str | None) -> ssl.SSLContext:
+    if tls.verify:
+        trusted = tls.ca_file or ssl_cert_file or requests_ca_bundle or certifi.where()
+        context = _load(trusted, "CA file", lambda: _verifying_context(trusted))
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert_file:
+        cert_file = tls.cert_file
+        _load(cert_file, "client certificate", lambda: context.load_cert_chain(cert_file, tls.key_file))
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def _verifying_context(trusted: str) -> ssl.SSLContext:
+    # A directory of hashed certificates is allowed wherever a bundle is (as curl and requests allow).
+    if os.path.isdir(trusted):
+        return ssl.create_default_context(capath=trusted)
+    return ssl.create_default_context(cafile=trusted)
+
+
+def _load(path: str, what: str, load: Callable[[], T]) -> T:
+    try:
+        return load()
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, ssl.SSLError):
+            reason = _ssl_reason(exc)
+        else:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ProbeFailure(f"TLS: cannot use {what} {path}: {reason}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors in plain words
+
+_ERRNO_WORDS = {errno.ECONNREFUSED: "connection refused", errno.ECONNRESET: "connection reset by peer"}
+_SSL_DECORATION = re.compile(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$")
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\]")
+_BYTES_LITERAL = re.compile(r"""b(['"]).*?(?<!\\)\1""")  # h11 quotes offending bytes, header values included
+
+
+def describe_error(exc: BaseException, request: HttpRequest) -> str:
+    """One line in plain words, with the request's header values and URL password masked."""
+    return _one_line(_mask(_plain_words(exc, request), request))
+
+
+def _plain_words(exc: BaseException, request: HttpRequest) -> str:
+    if isinstance(exc, ProbeFailure):
+        return str(exc)
+    if isinstance(exc, h11.LocalProtocolError):
+        return f"invalid request: {exc}"
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS: {_ssl_reason(cause)}"
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve host {_host_of(request.url)}"
+        if isinstance(cause, OSError):
+            number = cause.errno if cause.errno is not None else _common_errno(str(cause))
+            if number is not None:
+                return _ERRNO_WORDS.get(number) or _lower_first(os.strerror(number))
+    return str(exc) or type(exc).__name__
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, then what caused it, breadth first."""
+    queue, seen = [exc], set[int]()
+    while queue and len(seen) < 32:
+        current = queue.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        queue += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            queue += list(current.exceptions)
+
+
+def _common_errno(text: str) -> int | None:
+    # asyncio joins the errors of every address it tried ("Multiple exceptions: [Errno 111] ..., [Errno 111] ...").
+    numbers = set(_ERRNO_IN_TEXT.findall(text))
+    return int(numbers.pop()) if len(numbers) == 1 else None
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return f"certificate verify failed: {exc.verify_message}"
+    text = exc.strerror if isinstance(exc.strerror, str) and exc.strerror else str(exc)
+    return _SSL_DECORATION.sub("", text) or type(exc).__name__
+
+
+def _host_of(url: str) -> str:
+    try:
+        return httpx.URL(url).host
+    except httpx.InvalidURL:
+        return "?"
+
+
+def _mask(text: str, request: HttpRequest) -> str:
+    text = _BYTES_LITERAL.sub(f"b'{MASK}'", text)
+    secrets = [value for value in request.headers.values() if len(value) >= 4]
+    parts = _split_password(request.url)
+    if parts and parts[1]:
+        secrets.append(parts[1])
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _one_line(text: str) -> str:
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    line = " ".join(line.split())
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]

@@ -20,11 +20,11 @@ import pytest
 
 from tools.k8s.cluster import ControlPlane
 
-_startup: dict[str, float] = {}
+startup_key = pytest.StashKey[dict[str, float]]()  # how long each part of the control plane took to start
 
 
 @pytest.fixture(scope="session")
-def kube_cluster() -> Iterator[ControlPlane]:
+def kube_cluster(pytestconfig: pytest.Config) -> Iterator[ControlPlane]:
     ok, reason = ControlPlane.available()
     if not ok:
         if os.environ.get("DEPLOYCHECK_REQUIRE_CLUSTER", "") not in ("", "0"):
@@ -32,7 +32,7 @@ def kube_cluster() -> Iterator[ControlPlane]:
         pytest.skip(reason)
     cluster = ControlPlane()
     cluster.start()
-    _startup.update(cluster.timings)
+    pytestconfig.stash[startup_key] = dict(cluster.timings)
     try:
         yield cluster
     finally:
@@ -51,7 +51,8 @@ def kube_namespace(kube_cluster: ControlPlane) -> Iterator[str]:
         kube_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    _startup = config.stash.get(startup_key, None)
     if _startup:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in _startup.items() if k != "total")
         terminalreporter.write_line(

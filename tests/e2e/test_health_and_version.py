@@ -73,6 +73,7 @@ def test_failure_carries_its_evidence(two_services, run_suite):
         "method": "GET",
         "url": running.urls["orders"] + "/version",
         "timeout_s": 3.0,
+        "headers": [],
         "attempts": 1,
     }
     assert finding["duration_ms"] >= 0 and finding["samples"] == 1
@@ -238,14 +239,18 @@ def test_local_environment_starts_the_demo_itself(run_suite, workers):
     assert run.not_passed() == {}
 
 
-def test_demo_that_cannot_start_is_inconclusive(run_suite, tmp_path, workers):
+def test_demo_that_cannot_start_is_inconclusive(run_suite, tmp_path, workers, monkeypatch):
     environments = tmp_path / "environments"
     environments.mkdir()
-    # A fault mode the demo refuses: it exits at once, so no evidence can be gathered.
     (environments / "local.yaml").write_text(
-        "environment: local\ndemo: {faults: {orders: [no_such_mode]}}\n"
-        "defaults: {health: {path: /health}}\nservices:\n  orders: {}\n"
+        "environment: local\ndemo: {}\ndefaults: {health: {path: /health}}\nservices:\n  orders: {}\n"
     )
+    # A demo that exits at once with its reason (as one whose port is taken does): no evidence can be gathered.
+    broken = tmp_path / "broken" / "deploycheck_demo"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("")
+    (broken / "__main__.py").write_text("import sys\nsys.exit('cannot bind 127.0.0.1:8080: no_such_mode')\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken.parent))
     run = run_suite(environments, "--env", "local", workers=workers)
 
     assert run.ret == 6, run.stdout

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 
 from deploycheck.findings import Finding, Outcome
-from deploycheck.verdict import RunReport, Verdict, decide, reasons, schema
+from deploycheck.verdict import RunReport, Verdict, decide, reasons_for, schema
 
 P, F, INC, S = Outcome.PASSED, Outcome.FAILED, Outcome.INCONCLUSIVE, Outcome.SKIPPED
 
@@ -43,9 +43,9 @@ def test_actions_and_exit_statuses_are_distinct():
 
 
 def test_reasons_name_the_deciding_findings():
-    assert reasons("api", found(P, F)) == ["api: c.x1 failed: m1"]
-    assert reasons("api", found(S)) == ["api: no deciding check ran"]
-    assert reasons("api", found(P)) == []
+    assert reasons_for("api", found(P, F)) == ["api: c.x1 failed: m1"]
+    assert reasons_for("api", found(S)) == ["api: no deciding check ran"]
+    assert reasons_for("api", found(P)) == []
 
 
 def test_run_verdict_is_the_worst_service_and_matches_the_schema():

@@ -1,0 +1,108 @@
+"""Listeners of the verdict hook that show the verdict: the verdict file, the Markdown summary, the terminal table.
+
+Each is `trylast`, so it shows what actions added to the document. A file that cannot be written is reported
+plainly and makes the run's status pytest's "internal error" (3), never 1, which a pipeline would read as a
+failed deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploycheck.verdict import Verdict, to_markdown
+from deploycheck_plugins.targets import is_running, settings_key
+
+document_key = pytest.StashKey[dict[str, Any]]()
+write_error_key = pytest.StashKey[str]()  # why a report file could not be written
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse, before anything runs, report paths that cannot be written."""
+    if hasattr(config, "workerinput") or not is_running(config):
+        return
+    settings = config.stash[settings_key]
+    for flag, path in (("--verdict-file", settings.verdict_file), ("--summary-file", settings.summary_file)):
+        problem = _unwritable(path)
+        if problem:
+            raise pytest.UsageError(f"{flag} {path} (from {settings.origin(flag)}): cannot write there: {problem}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_deploycheck_verdict(config: pytest.Config, document: dict[str, Any]) -> None:
+    config.stash[document_key] = document
+    settings = config.stash[settings_key]
+    for path, text in (
+        (settings.verdict_file, json.dumps(document, indent=2) + "\n"),
+        (settings.summary_file, to_markdown(document)),
+    ):
+        try:
+            _write_atomically(path, text)
+        except OSError as error:
+            config.stash[write_error_key] = f"cannot write {path}: {error.strerror or error}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The table, read from the verdict document (the same figures a pipeline sees)."""
+    document = config.stash.get(document_key, None)
+    if document is None:
+        return
+    settings = config.stash[settings_key]
+    write = terminalreporter.write_line
+    terminalreporter.section(f"deploycheck verdict: {document['environment']}", sep="=")
+    write(f"{'service':<24} {'verdict':<13} {'passed':>6} {'failed':>6} {'inconcl.':>8} {'skipped':>7}")
+    rows = dict(document["services"])
+    if document["environment_checks"]["findings"]:
+        rows["(environment)"] = document["environment_checks"]
+    for service, body in rows.items():
+        counts = body["counts"]
+        write(
+            f"{service:<24} {body['verdict'] or 'advisory':<13} {counts['passed']:>6} {counts['failed']:>6} "
+            f"{counts['inconclusive']:>8} {counts['skipped']:>7}",
+            **_colour(body["verdict"]),
+        )
+    for line in document["reasons"]:
+        write("  - " + line)
+    for item in document["not_judged"]:
+        write(f"  not judged: {item['service'] or 'environment'}: {item['section']} ({item['why']})")
+    failure = config.stash.get(write_error_key, None)
+    if failure:
+        write(f"deploycheck: {failure} (exit status 3)", red=True, bold=True)
+        return
+    write(
+        f"VERDICT: {document['verdict']} -> {document['action']} (exit status {document['exit_status']}); "
+        f"verdict file: {settings.verdict_file}",
+        bold=True,
+        **_colour(document["verdict"]),
+    )
+
+
+def _colour(verdict: str | None) -> dict[str, bool]:
+    if verdict is None:  # only advisory findings: reported, not decided
+        return {}
+    return {{"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow"}[Verdict(verdict).value]: True}
+
+
+def _unwritable(path: Path) -> str | None:
+    if path.is_dir():
+        return "it is a directory"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".deploycheck-"):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside, then rename: a pipeline never reads half a verdict."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
