@@ -123,9 +123,8 @@ class _Loader:
         top = {key: value for key, value in data.items() if key not in ("defaults", "services")}
         resolution = self.variables.resolve(top, lambda path: self.needed(path, ENVIRONMENT_SECTIONS), dotted)
         raw_services, raw_defaults = data.get("services"), data.get("defaults")
-        shape = self.validate(
-            EnvironmentShape, {**resolution.data, "defaults": raw_defaults, "services": raw_services}, resolution
-        )
+        layers = {key: data[key] for key in ("defaults", "services") if key in data}  # checked per service below
+        shape = self.validate(EnvironmentShape, {**resolution.data, **layers}, resolution)
         if data.get("environment") != name and isinstance(data.get("environment"), str):
             self.problem(("environment",), f"must be {name!r} (the file's name), found {data['environment']!r}")
         if not isinstance(raw_services, dict) or not raw_services:

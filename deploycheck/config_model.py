@@ -184,7 +184,9 @@ class EnvironmentShape(_TopLevel):
     """The top level as the loader validates it: services and defaults are checked per service, once merged."""
 
     defaults: dict[str, Any] | None = None
-    services: dict[ServiceName, dict[str, Any] | None] = Field(min_length=1)
+    services: dict[ServiceName, dict[str, Any] | None] = Field(
+        min_length=1, description="the services, by name, each with at least its `url`"
+    )
 
 
 class EnvironmentFile(_TopLevel):

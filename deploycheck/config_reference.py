@@ -19,14 +19,14 @@ _PLAIN = {bool: "true/false", int: "integer", float: "number", str: "text"}
 
 def reference() -> str:
     """Markdown: one table per part of the file, in the order of the file."""
-    places = _places(EnvironmentFile, "")
+    where = places(EnvironmentFile, "")
     lines = [BEGIN]
-    for model, paths in places.items():
+    for model, paths in where.items():
         title = "Top level" if paths == [""] else ", ".join(f"`{path}`" for path in paths)
         lines += ["", f"### {title}", "", (model.__doc__ or "").strip().splitlines()[0], ""]
         lines += ["| key | type | default | example | meaning |", "|---|---|---|---|---|"]
         for name, field in _fields(model).items():
-            kind = _type(field.annotation, field.metadata, places)
+            kind = _type(field.annotation, field.metadata, where)
             cells = (f"`{name}`", kind, _default(field, kind), _example(field), field.description or "")
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join([*lines, "", END]) + "\n"
@@ -36,7 +36,7 @@ def _fields(model: type) -> dict[str, FieldInfo]:
     return dict(getattr(model, "__pydantic_fields__", {}))
 
 
-def _places(model: type, path: str, found: dict[type, list[str]] | None = None) -> dict[type, list[str]]:
+def places(model: type, path: str, found: dict[type, list[str]] | None = None) -> dict[type, list[str]]:
     """Every model of the file and the key paths where it appears, depth first."""
     found = {} if found is None else found
     if model in found:  # its parts are listed under the first place it appears
@@ -45,7 +45,7 @@ def _places(model: type, path: str, found: dict[type, list[str]] | None = None) 
     found[model] = [path]
     for name, field in _fields(model).items():
         for nested, suffix in _nested_models(field.annotation):
-            _places(nested, f"{path}.{name}{suffix}" if path else f"{name}{suffix}", found)
+            places(nested, f"{path}.{name}{suffix}" if path else f"{name}{suffix}", found)
     return found
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from deploycheck.config import Endpoint, VersionEndpoint
 from deploycheck.findings import Finding, Outcome
 from deploycheck.probes.base import Evidence
+from deploycheck.probes.http import MAX_BODY_BYTES
 from deploycheck.text import cut, cut_value, one_line
 
 EXCERPT_CHARS = 200  # of a body, quoted in a message
@@ -23,7 +24,7 @@ def endpoint(evidence: Evidence, spec: Endpoint) -> Finding:
         return _finding(evidence, Outcome.FAILED, f"{request}: no answer: {evidence.error}", limit=limit)
     observed: dict[str, Any] = {"status": response.status}
     if response.truncated:
-        message = f"{request} answered {response.status} with a body of more than {_size(response.size)}: not an answer"
+        message = f"{request} answered {response.status} with {_oversized(response.size)}: not a health answer"
         return _finding(evidence, Outcome.FAILED, message, observed=observed, limit=limit)
     body = response.json if isinstance(response.json, dict) else None
     if spec.expect:
@@ -51,7 +52,7 @@ def version(evidence: Evidence, spec: VersionEndpoint, expected: str) -> Finding
     if response is None:
         return _finding(evidence, Outcome.FAILED, f"{request}: no answer: {evidence.error}", limit=expected)
     if response.truncated:
-        message = f"{request} answered with a body of more than {_size(response.size)}: not a version"
+        message = f"{request} answered with {_oversized(response.size)}: not a version"
         return _finding(evidence, Outcome.FAILED, message, limit=expected)
     if response.status != 200:
         message = f"{request} answered {response.status}, expected 200; body: {excerpt(evidence)}"
@@ -95,8 +96,11 @@ def _request(evidence: Evidence) -> str:
     return f"{evidence.source.get('method', '')} {evidence.source.get('url', '')}".strip()
 
 
-def _size(size: int) -> str:
-    return f"{size / 1_048_576:.1f} MiB" if size >= 1_048_576 else f"{size} bytes"
+def _oversized(size: int) -> str:
+    def amount(count: int) -> str:
+        return f"{count / 1_048_576:.1f} MiB" if count >= 1_048_576 else f"{count:,} bytes"
+
+    return f"a body of {amount(size)} or more, over the {amount(MAX_BODY_BYTES)} a probe reads"
 
 
 def _finding(evidence: Evidence, outcome: Outcome, message: str, **values: Any) -> Finding:

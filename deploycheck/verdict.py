@@ -75,6 +75,7 @@ class RunReport:
     environment_findings: Sequence[Finding] = ()  # checks of the whole environment (tests without a service)
     not_judged: Sequence[Mapping[str, Any]] = ()  # configured sections no check of this run judged
     stopped: tuple[int, str] | None = None  # pytest's own exit status and why, when the run did not finish
+    warnings: Sequence[str] = ()  # what weakens the evidence without deciding anything (TLS checks off)
 
     @property
     def verdict(self) -> Verdict:
@@ -116,6 +117,7 @@ class RunReport:
             "services": {service: _group(found) for service, found in self.findings.items()},
             "environment_checks": _group(self.environment_findings, optional=True),
             "not_judged": [dict(item) for item in self.not_judged],
+            "warnings": list(self.warnings),
             "actions": [],
         }
 
@@ -157,6 +159,8 @@ def to_markdown(document: dict[str, Any]) -> str:
         )
     if document["reasons"]:
         lines += ["", "Why:", *[f"- {reason}" for reason in document["reasons"]]]
+    if document.get("warnings"):
+        lines += ["", "Warnings:", *[f"- {warning}" for warning in document["warnings"]]]
     if document.get("not_judged"):
         lines += ["", "Configured but not judged by this run:"]
         lines += [f"- {item['service'] or 'environment'}: {item['section']}" for item in document["not_judged"]]

@@ -35,8 +35,14 @@ def check_id(item: pytest.Item) -> str:
     return ".".join(re.sub(r"[^a-z0-9_]+", "_", part.lower()) or "_" for part in (module, name))
 
 
-def scope_of(item: pytest.Item) -> dict[str, Any]:
-    return dict(item.user_properties).get(SCOPE_PROPERTY) or {}
+def scope_of(item: pytest.Item | pytest.TestReport) -> dict[str, Any]:
+    """The scope a test was given at collection: plain values that travel with its reports."""
+    return property_of(item, SCOPE_PROPERTY) or {}
+
+
+def property_of(holder: pytest.Item | pytest.TestReport, name: str) -> Any:
+    """The last value of a user property (reports carry them as a list of pairs)."""
+    return dict(getattr(holder, "user_properties", ())).get(name)
 
 
 @pytest.hookimpl(trylast=True)  # after -k / -m deselection: only what will run
@@ -83,7 +89,7 @@ def _ending(excinfo: pytest.ExceptionInfo[BaseException]) -> Ending:
 def pytest_report_teststatus(
     report: pytest.TestReport,
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-    if report.failed and (INCONCLUSIVE_PROPERTY, True) in report.user_properties:
+    if report.failed and property_of(report, INCONCLUSIVE_PROPERTY):
         return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
     return None
 

@@ -22,6 +22,7 @@ document_key = pytest.StashKey[dict[str, Any]]()
 write_error_key = pytest.StashKey[str]()  # why a report file could not be written
 
 
+@pytest.hookimpl(trylast=True)  # after deploycheck_plugins.targets has resolved the options
 def pytest_configure(config: pytest.Config) -> None:
     """Refuse, before anything runs, report paths that cannot be written."""
     if hasattr(config, "workerinput") or not is_running(config):
@@ -68,6 +69,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
     for line in document["reasons"]:
         write("  - " + line)
+    for warning in document["warnings"]:
+        write("  warning: " + warning, yellow=True)
     for item in document["not_judged"]:
         write(f"  not judged: {item['service'] or 'environment'}: {item['section']} ({item['why']})")
     failure = config.stash.get(write_error_key, None)

@@ -63,10 +63,15 @@ class Target:
         return f"Target({self.id})"
 
     def require(self, section: str) -> Any:
-        """The service's configuration for `section`, or skip the check: it does not apply to this service."""
+        """The service's configuration for `section`, or skip the check: it does not apply to this service.
+
+        A section whose `${VAR}`s are not set cannot be used: the check is inconclusive and says which."""
         value = getattr(self.run.configured.services[self.name], section, None)
         if not value:
             pytest.skip(f"{self.id}: no `{section}` configured for this service")
+        if not getattr(value, "resolved", True):
+            unset = ", ".join(f"${{{name}}}" for name in value.unset_variables())
+            raise Inconclusive(f"{self.id}: `{section}` needs {unset}, which is not set: export it before running")
         return value
 
 
@@ -114,12 +119,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _load(settings: Settings) -> Environment:
+    """The environment, with the core keys resolved; a later section's `${VAR}`s are demanded only once a
+    selected check reads that section (`require_sections`), so `-k health` needs no database password."""
     try:
         return configuration.load_environment(
             settings.environments_dir,
             settings.env,
             list(settings.services),
             Overrides(timeout_s=settings.timeout_s),
+            sections=(),
         )
     except ConfigError as error:
         origin = settings.origin("--env")
@@ -154,7 +162,7 @@ class XdistHandover:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.getoption("deploycheck_list_services"):
         return None
-    settings = config.stash[settings_key]
+    settings = resolve(config)
     environment = _load(settings)
     print(f"environment {environment.name} ({environment.source})")
     for name, service in environment.services.items():

@@ -19,7 +19,7 @@ from deploycheck.findings import Finding, Outcome
 from deploycheck.outcomes import Ending, Phase, combine
 from deploycheck.text import one_line
 from deploycheck.verdict import RunReport
-from deploycheck_plugins.checks import ENDING_PROPERTY, FINDING_PROPERTY, SCOPE_PROPERTY
+from deploycheck_plugins.checks import ENDING_PROPERTY, FINDING_PROPERTY, property_of, scope_of
 from deploycheck_plugins.outputs import write_error_key
 from deploycheck_plugins.targets import environment_key, is_running, redactor_key, settings_key
 
@@ -84,8 +84,7 @@ class VerdictCollector:
     def _decide(self, nodeid: str) -> None:
         reports = self._phases.pop(nodeid)
         last = reports[-1]
-        properties = last.user_properties
-        scope: dict[str, Any] = dict(properties).get(SCOPE_PROPERTY) or {}
+        scope = scope_of(last)
         service = scope.get("service")
         template = Finding(
             Outcome.PASSED,
@@ -95,7 +94,11 @@ class VerdictCollector:
             test=nodeid,
             service=service,
         )
-        recorded = [Finding.from_dict(value) for name, value in properties if name == FINDING_PROPERTY]
+        recorded = [
+            Finding.from_dict(value)  # type: ignore[arg-type]  # a plain dict, as `verify` recorded it
+            for name, value in last.user_properties
+            if name == FINDING_PROPERTY
+        ]
         findings = combine(template, [self._phase(report) for report in reports], recorded)
         self.findings.setdefault(service, []).extend(findings)
         if any(finding.outcome is not Outcome.SKIPPED for finding in findings):
@@ -106,8 +109,8 @@ class VerdictCollector:
             return Phase(report.when, Ending.PASSED)
         if report.skipped:
             return Phase(report.when, Ending.SKIPPED, self.redact(_skip_reason(report)))
-        ending = dict(report.user_properties).get(ENDING_PROPERTY, Ending.ERROR.value)
-        return Phase(report.when, Ending(ending), self.redact(_crash_message(report)))
+        ending = Ending(property_of(report, ENDING_PROPERTY) or Ending.ERROR)
+        return Phase(report.when, ending, self.redact(_crash_message(report)))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -125,6 +128,11 @@ class VerdictCollector:
             environment_findings=self.findings.get(None, []),
             not_judged=self._not_judged(),
             stopped=stopped,
+            warnings=[
+                f"{name}: TLS certificates are not verified (tls.verify: false): its answers could come from anyone"
+                for name, service in self.environment.services.items()
+                if not service.tls.verify and service.url.startswith("https://")
+            ],
         )
         self.document = report.to_json()  # every finding was redacted once, when it was made
         self.config.hook.pytest_deploycheck_verdict(config=self.config, document=self.document)

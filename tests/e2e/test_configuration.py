@@ -64,7 +64,7 @@ services:
                 "4 problems in ",
                 "staging.yaml:2:14: prometheus.url: must start with http:// or https://, found 'ftp://prometheus'",
                 "staging.yaml:4:44: services.api-gateway.timeout: expected a duration like 30s, 2m or 500ms",
-                "staging.yaml:4:58: services.api-gateway.helth: unknown key (allowed here: url, timeout",
+                "staging.yaml:4:59: services.api-gateway.helth: unknown key (allowed here: url, timeout",
                 "staging.yaml:5:14: services.payments.url: the port must be a number from 1 to 65535",
             ],
         ),
@@ -156,18 +156,16 @@ def test_bundled_environment_files_are_valid(name):
     assert "api-gateway" in environment.services
 
 
-def test_a_check_asking_for_an_unknown_probe_is_a_usage_error(run_suite, pytester, tmp_path):
+def test_a_check_asking_for_an_unknown_probe_is_inconclusive(run_suite, pytester, tmp_path):
     environments = write_environment(tmp_path / "environments", "staging", GOOD)
     pytester.makeconftest((REPO / "conftest.py").read_text())
     check = pytester.makepyfile(
         test_typo="""
-        import pytest
-
-        @pytest.mark.probe("helth")
-        def test_liveness(target, verify):
+        def test_liveness(target, helth, verify):
             pass
     """
     )
     run = run_suite(environments, "--env", "staging", checks=[check])
-    assert run.ret == 4, run.stdout
-    assert "@pytest.mark.probe('helth'): no such probe (known: health, ready, version)" in run.stdout
+    assert run.ret == 6, run.stdout
+    assert run.outcomes() == {("api-gateway", "typo.liveness"): "inconclusive"}
+    assert "fixture 'helth' not found" in run.verdict["reasons"][0]

@@ -106,12 +106,12 @@ def test_the_reference_in_the_docs_is_the_models():
 
 def test_every_key_has_a_description():
     from deploycheck.config_model import EnvironmentFile
-    from deploycheck.config_reference import _places
+    from deploycheck.config_reference import places
 
     undocumented = [
         f"{model.__name__}.{name}"
-        for model in _places(EnvironmentFile, "")
-        for name, field in getattr(model, "__pydantic_fields__").items()
+        for model in places(EnvironmentFile, "")
+        for name, field in model.__pydantic_fields__.items()
         if not field.description
     ]
     assert not undocumented
@@ -119,13 +119,13 @@ def test_every_key_has_a_description():
 
 def test_the_reference_documents_every_key():
     from deploycheck.config_model import EnvironmentFile
-    from deploycheck.config_reference import _places
+    from deploycheck.config_reference import places
 
     text = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
-    for model, paths in _places(EnvironmentFile, "").items():
+    for model, paths in places(EnvironmentFile, "").items():
         heading = "### Top level" if paths == [""] else f"### `{paths[0]}`"
         table = text[text.index(heading) :].split("\n\n### ", 1)[0]
-        for name in getattr(model, "__pydantic_fields__"):
+        for name in model.__pydantic_fields__:
             assert f"| `{name}` |" in table, f"{paths[0] or 'top level'}.{name} is not in docs/configuration.md"
 
 

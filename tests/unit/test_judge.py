@@ -51,7 +51,7 @@ def test_version_matches_with_or_without_a_leading_v():
 def test_a_capped_body_is_judged_as_what_it_is():
     huge = answer(200, None, text="x" * 100, truncated=True)
     for finding in (judge.endpoint(huge, Endpoint("/ready")), judge.version(huge, VersionEndpoint("/v"), "v1")):
-        assert finding.outcome is Outcome.FAILED and "with a body of more than" in finding.message
+        assert finding.outcome is Outcome.FAILED and "over the 1.0 MiB a probe reads" in finding.message
 
 
 def test_a_huge_version_string_is_cut_in_the_message_and_the_observed_value():
