@@ -1,10 +1,6 @@
-"""deploycheck's pytest plugins, one per role (see docs/architecture.md)."""
+"""deploycheck's pytest plugins (see docs/architecture.md). Installed, the `pytest11` entry point has loaded them
+before this file; from a plain checkout (or with plugin autoloading off) this loads them."""
 
-pytest_plugins = [
-    "deploycheck_plugins.options",
-    "deploycheck_plugins.targets",
-    "deploycheck_plugins.checks",
-    "deploycheck_plugins.redaction",
-    "deploycheck_plugins.outputs",
-    "deploycheck_plugins.verdict",
-]
+import sys
+
+pytest_plugins = [] if "deploycheck_plugins.plugin" in sys.modules else ["deploycheck_plugins.plugin"]

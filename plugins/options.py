@@ -129,6 +129,18 @@ class Settings:
         return dict(self.origins).get(flag, "default")
 
 
+def is_active(config: pytest.Config) -> bool:
+    """Whether this run asked for deploycheck at all (else the plugin stays out of the way)."""
+    if config.getoption("deploycheck_env") or config.getoption("deploycheck_list_services"):
+        return True
+    return bool(os.environ.get("DEPLOYCHECK_ENV") or config.getini("deploycheck_env"))
+
+
+def project_dir(config: pytest.Config) -> Path:
+    """Where configured relative paths start: the directory of the ini file, else where pytest was run."""
+    return config.inipath.parent if config.inipath is not None else config.invocation_params.dir
+
+
 def resolve(config: pytest.Config) -> Settings:
     """Resolve every option once; a bad value is a usage error naming the option, its source and the fix."""
     values: dict[str, Any] = {}
@@ -160,9 +172,9 @@ def resolve(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"--wait-ready (from {origins['--wait-ready']}): at most 1h, got {wait_ready:g}s")
 
     def path(flag: str) -> Path:
-        # Paths typed by the user are relative to where they ran pytest; configured ones to the project root.
+        # Paths typed by the user are relative to where they ran pytest; configured ones to the project.
         typed = origins[flag] == flag or origins[flag].startswith("$")
-        return (config.invocation_params.dir if typed else config.rootpath) / values[flag]
+        return (config.invocation_params.dir if typed else project_dir(config)) / values[flag]
 
     return Settings(
         env=values["--env"],

@@ -22,7 +22,7 @@ from deploycheck.findings import Inconclusive
 from deploycheck.probes.base import Evidence
 from deploycheck.run import Run
 from deploycheck.secrets import Redactor
-from deploycheck_plugins.options import Settings, resolve
+from deploycheck_plugins.options import Settings, is_active, resolve
 
 settings_key = pytest.StashKey[Settings]()
 environment_key = pytest.StashKey[Environment]()
@@ -86,9 +86,11 @@ def is_running(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "advisory(reason=None): report this check, never let it decide the verdict")
+    if not is_active(config) or config.option.help:
+        return
     settings = resolve(config)
     config.stash[settings_key] = settings
-    if settings.list_services or config.option.help:
+    if settings.list_services:
         return
     environment = _load(settings)
     if settings.expected_version is None and environment.demo is not None:

@@ -171,5 +171,6 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 def _crash_message(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
-    message = crash.message if crash is not None else str(report.longrepr)
+    # A fixture that does not exist has no crash line; its error string names it ("fixture 'x' not found").
+    message = crash.message if crash is not None else getattr(report.longrepr, "errorstring", str(report.longrepr))
     return one_line(message, MESSAGE_CHARS) or "no message"

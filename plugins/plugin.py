@@ -1,0 +1,16 @@
+"""deploycheck's pytest plugin: the entry point (`pytest11`) that loads its plugins, one per role.
+
+Installed, it is known to pytest before the command line is parsed, so `--environments-dir /some/dir` works in
+both forms and from any directory. It stays inert unless a run asks for it: `--env` (or `$DEPLOYCHECK_ENV`, or
+the ini key `deploycheck_env`) or `--list-services`; another project's tests in the same environment never see
+it act."""
+
+pytest_plugins = [
+    "deploycheck_plugins.rootdir",
+    "deploycheck_plugins.options",
+    "deploycheck_plugins.targets",
+    "deploycheck_plugins.checks",
+    "deploycheck_plugins.redaction",
+    "deploycheck_plugins.outputs",
+    "deploycheck_plugins.verdict",
+]

@@ -1,0 +1,55 @@
+"""The one thing a plugin cannot fix by itself: pytest reads the command line for its rootdir and ini file
+*before* any plugin has declared its options. So in `pytest --env acceptance --environments-dir /some/dir`, pytest
+takes the existing `/some/dir` for a test path, roots the run there and finds no configuration at all: no test
+paths, no markers, checks collected from wherever it stands.
+
+When that happened (an ini file would have been found without the misread path), the run is started again at
+once with the configuration pytest would have found named explicitly (`-c`, `--rootdir`); nothing has run and
+nothing has been printed yet. Runs that name their configuration, xdist workers, and pytest called from inside
+another program (`pytest.main`) are left alone."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+from _pytest.config.findpaths import determine_setup  # the same rule pytest applies, without the misread path
+
+RESTARTED = "DEPLOYCHECK_RESTARTED"  # set in the restarted run, so it never restarts twice
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: before output capturing starts
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> Generator[None, Any, Any]:
+    restart = _restart_command(early_config)
+    if restart is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, restart, {**os.environ, RESTARTED: "1"})
+    return (yield)
+
+
+def _restart_command(config: pytest.Config) -> list[str] | None:
+    namespace = config.known_args_namespace
+    invoked = list(config.invocation_params.args)
+    if (
+        os.environ.get(RESTARTED)
+        or os.environ.get("PYTEST_XDIST_WORKER")
+        or invoked != sys.argv[1:]  # pytest.main() inside another program: never replace that program
+        or namespace.inifilename
+        or namespace.rootdir
+    ):
+        return None
+    # What pytest would have found had it known deploycheck's options: the same rule, the real test paths.
+    rootdir, inipath, *_ = determine_setup(
+        inifile=None,
+        override_ini=None,
+        args=namespace.file_or_dir,
+        rootdir_cmd_arg=None,
+        invocation_dir=config.invocation_params.dir,
+    )
+    if inipath is None or inipath == config.inipath:
+        return None
+    return [sys.executable, "-m", "pytest", "-c", str(inipath), "--rootdir", str(rootdir), *invoked]
