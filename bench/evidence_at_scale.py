@@ -5,6 +5,8 @@ within a round so that every row sees the same noisy machine, and prints medians
 
     floor       a minimal client: raw asyncio streams, HTTP/1.1, Connection: close, read to EOF, all at once
     fetch_all   deploycheck.probes.http.fetch_all (one HttpSession, every request at once)
+    evidence    deploycheck.evidence.EvidenceStore.prefetch: the whole evidence layer a run uses (plan the
+                health and version probes of every service from a loaded environment, gather them in one loop)
 
 Goal (issue 6): each row within 3x the floor at 50 and 200 services. A row is a function taking the services' base
 URLs and returning the seconds it took to gather every answer; it raises if any answer is not a 200, so a row that
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from deploycheck import demo  # noqa: E402
-from deploycheck.config import Demo  # noqa: E402
+from deploycheck.config import Demo, load_environment  # noqa: E402
+from deploycheck.evidence import EvidenceStore, GatherSettings  # noqa: E402
 from deploycheck.probes.http import HttpRequest, fetch_all  # noqa: E402
 
 PATHS = ("/health", "/version")
@@ -77,7 +82,27 @@ def probes_fetch_all(urls: list[str]) -> float:
     return elapsed
 
 
-ROWS: dict[str, Row] = {"floor": floor, "fetch_all": probes_fetch_all}
+def evidence_store(urls: list[str]) -> float:
+    with tempfile.TemporaryDirectory() as directory:
+        services = {f"svc-{index:03d}": {"url": url} for index, url in enumerate(urls)}
+        document = {
+            "environment": "bench",
+            "defaults": {"timeout": f"{TIMEOUT_S:g}s", "health": {"path": "/health"}, "version": {"path": "/version"}},
+            "services": services,
+        }
+        (Path(directory) / "bench.yaml").write_text(json.dumps(document))  # JSON is YAML
+        environment = load_environment(Path(directory), "bench", environ={})
+    store = EvidenceStore(environment, GatherSettings())
+    keys = [(name, probe) for name in services for probe in ("health", "version")]
+    started = time.perf_counter()
+    store.prefetch(keys)
+    elapsed = time.perf_counter() - started
+    evidence = [store.get(*key) for key in keys]
+    _require_ok([e.value.status if e.value is not None else e.error for e in evidence])
+    return elapsed
+
+
+ROWS: dict[str, Row] = {"floor": floor, "fetch_all": probes_fetch_all, "evidence": evidence_store}
 
 
 def _require_ok(answers: Sequence[object]) -> None:

@@ -210,10 +210,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for item in session.items
         for probe in probes_of(item)
     ]
+    _require_resolved(session.config.stash[environment_key], wanted)
     if wanted:
         # If the demo cannot start, each check meets the same error for its evidence and reports it inconclusive.
         with contextlib.suppress(DemoError):
             session.config.stash[run_key].evidence.prefetch(wanted)
+
+
+def _require_resolved(environment: Environment, wanted: list[ProbeKey]) -> None:
+    """A section a selected check reads must have its `${VAR}`s set: a usage error now, not a surprise later."""
+    for service_name, probe in dict.fromkeys(wanted):
+        holder: Any = environment.services[service_name] if service_name is not None else environment
+        section = getattr(holder, PROBES[probe].section, None)
+        if section is not None and not getattr(section, "resolved", True):
+            unset = ", ".join(f"${{{name}}}" for name in section.unset_variables())
+            where = f"services.{service_name}.{PROBES[probe].section}" if service_name else PROBES[probe].section
+            raise pytest.UsageError(
+                f"{environment.source}: {where}: {unset} is not set, and the check of `{probe}` needs it: "
+                "export it before running, or deselect that check"
+            )
 
 
 @pytest.fixture(scope="session")

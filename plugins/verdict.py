@@ -146,10 +146,22 @@ class VerdictCollector:
         configured: list[tuple[str | None, str]] = [(None, section) for section in _sections(self.environment)]
         for name, service in self.environment.services.items():
             configured += [(name, section) for section in _sections(service)]
-        return [
+        unjudged = [
             {"service": service, "section": section, "why": "configured, but no check of this run judged it"}
             for service, section in configured
             if (service, section) not in self.judged
+        ]
+        return unjudged + self._unknown_severities()
+
+    def _unknown_severities(self) -> list[dict[str, Any]]:
+        """A `severity` entry that names no check of this run changes nothing: say so, never silently."""
+        ran = {finding.check for found in self.findings.values() for finding in found}
+        known = ran | {check.split(".", 1)[0] for check in ran}
+        return [
+            {"service": name, "section": f"severity.{check}", "why": "no check of this run has this id or group"}
+            for name, service in self.environment.services.items()
+            for check in service.severity
+            if check not in known
         ]
 
 

@@ -221,3 +221,16 @@ def test_local_demo_is_started_once_under_xdist(run_suite):
     assert run.ret == 0, run.stdout
     urls = {f["source"]["url"].rsplit("/", 1)[0] for b in run.verdict["services"].values() for f in b["findings"]}
     assert len(urls) == len(run.verdict["services"])  # one demo: every check of a service saw the same port
+
+
+def test_a_severity_for_no_check_of_the_run_is_listed(start_demo, run_suite, tmp_path):
+    running = start_demo("orders")
+    services = {"orders": {"url": running.urls["orders"], "severity": {"helth": "warning", "version": "warning"}}}
+    environments = write_environment(tmp_path / "environments", "staging", services)
+    run = run_suite(environments, "--env", "staging", "--expected-version", "v2.3.1")
+
+    assert run.ret == 0, run.stdout
+    assert {"service": "orders", "section": "severity.helth", "why": "no check of this run has this id or group"} in (
+        run.verdict["not_judged"]
+    )
+    assert not any(item["section"] == "severity.version" for item in run.verdict["not_judged"])
