@@ -5,20 +5,25 @@ paths, no markers, checks collected from wherever it stands.
 
 When that happened (an ini file would have been found without the misread path), the run is started again at
 once with the configuration pytest would have found named explicitly (`-c`, `--rootdir`); nothing has run and
-nothing has been printed yet. Runs that name their configuration, xdist workers, and pytest called from inside
-another program (`pytest.main`) are left alone."""
+nothing has been printed yet. Likewise a deploycheck run started outside any project (no ini file, no test paths:
+`cd /tmp && pytest --env staging --environments-dir ...`) runs the suite's own checks with the suite's
+configuration, as `run_smoke_tests.sh` does, rather than collecting whatever the directory holds. Runs that name
+their configuration, xdist workers, and pytest called from inside another program (`pytest.main`) are left
+alone."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from _pytest.config.findpaths import determine_setup  # the same rule pytest applies, without the misread path
 
 RESTARTED = "DEPLOYCHECK_RESTARTED"  # set in the restarted run, so it never restarts twice
+SUITE_ROOT = Path(__file__).resolve().parents[1]  # the checkout this plugin came from: its checks/ and smoke/
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: before output capturing starts
@@ -50,6 +55,16 @@ def _restart_command(config: pytest.Config) -> list[str] | None:
         rootdir_cmd_arg=None,
         invocation_dir=config.invocation_params.dir,
     )
-    if inipath is None or inipath == config.inipath:
+    paths: list[str] = []
+    if inipath is None and not namespace.file_or_dir and _asks_for_deploycheck(namespace):
+        # pytest uses an ini file's test paths only when run from its directory: name them.
+        rootdir, inipath = SUITE_ROOT, SUITE_ROOT / "pyproject.toml"
+        paths = [str(SUITE_ROOT / folder) for folder in ("checks", "smoke") if (SUITE_ROOT / folder).is_dir()]
+    if inipath is None or inipath == config.inipath or not inipath.is_file():
         return None
-    return [sys.executable, "-m", "pytest", "-c", str(inipath), "--rootdir", str(rootdir), *invoked]
+    return [sys.executable, "-m", "pytest", "-c", str(inipath), "--rootdir", str(rootdir), *invoked, *paths]
+
+
+def _asks_for_deploycheck(namespace: Any) -> bool:
+    named = getattr(namespace, "deploycheck_env", None) or getattr(namespace, "deploycheck_list_services", False)
+    return bool(named or os.environ.get("DEPLOYCHECK_ENV"))

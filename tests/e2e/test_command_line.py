@@ -82,3 +82,19 @@ def test_the_plugin_is_inert_in_a_project_that_does_not_ask_for_it(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout and "deploycheck" not in result.stdout
     assert not (tmp_path / "reports").exists()
+
+
+def test_pytest_from_outside_any_project_runs_the_suites_checks(staging, tmp_path):
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "test_not_a_check.py").write_text("def test_unrelated():\n    assert False\n")
+    command = [sys.executable, "-m", "pytest", "--env", "staging", "--environments-dir", str(staging)]
+    result = run([*command, "--verdict-file", "verdict.json", "--summary-file", "summary.md"], cwd=workspace)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdict = json.loads((workspace / "verdict.json").read_text())
+    assert {f["check"] for f in verdict["services"]["orders"]["findings"]} == {
+        "health.liveness",
+        "health.readiness",
+        "version.matches_expected",
+    }
