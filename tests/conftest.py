@@ -126,3 +126,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if {"e2e", "cluster"} & set(item.path.parts):
             item.add_marker(pytest.mark.slow)
+
+
+def write_checks(directory: Path, **modules: str) -> Path:
+    """A folder of checks outside the suite (as a team's own would be), with the suite's plugins loaded."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "conftest.py").write_text((REPO / "conftest.py").read_text())
+    for name, source in modules.items():
+        (directory / f"{name}.py").write_text(source)
+    return directory

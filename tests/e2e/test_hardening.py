@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import DEFAULT_ENDPOINTS, REPO, write_environment
+from tests.conftest import DEFAULT_ENDPOINTS, REPO, write_checks, write_environment
 
 pytest_plugins = ["tests.hostile_servers"]
 
@@ -135,14 +135,10 @@ def test_interrupting_the_run_is_reported_with_the_same_status(start_demo, tmp_p
     running = start_demo("orders")
     environments = write_environment(tmp_path / "environments", "staging", {"orders": {"url": running.urls["orders"]}})
     started = tmp_path / "started"
-    checks = tmp_path / "checks"
-    checks.mkdir()
-    (checks / "conftest.py").write_text((REPO / "conftest.py").read_text())
-    (checks / "test_stuck.py").write_text(
-        "import pathlib, time\n\n"
-        "def test_waits(target):\n"
-        f"    pathlib.Path({str(started)!r}).touch()\n"
-        "    time.sleep(60)\n"
+    checks = write_checks(
+        tmp_path / "checks",
+        test_stuck=f"import pathlib, time\n\ndef test_waits(target):\n    pathlib.Path({str(started)!r}).touch()\n"
+        "    time.sleep(60)\n",
     )
     verdict = tmp_path / "verdict.json"
     command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO)]
@@ -192,15 +188,13 @@ def test_no_secret_reaches_any_output(start_demo, refused_server, pytester, tmp_
     }
     prometheus = {"url": "http://127.0.0.1:9", "token": "${PROMETHEUS_TOKEN}"}
     environments = write_environment(tmp_path / "environments", "staging", services, prometheus=prometheus)
-    checks = tmp_path / "checks"
-    checks.mkdir()
-    (checks / "conftest.py").write_text((REPO / "conftest.py").read_text())
     # A check that fails with the service and its request among its locals, for -l and --full-trace to print.
-    (checks / "test_leaky.py").write_text(
-        "def test_prints_everything(target, health):\n"
+    checks = write_checks(
+        tmp_path / "checks",
+        test_leaky="def test_prints_everything(target, health):\n"
         "    service, request = target.service, health\n"
         "    print(service, request, service.url, dict(service.headers))\n"
-        "    assert request is None, (service.url, request)\n"
+        "    assert request is None, (service.url, request)\n",
     )
     reports = tmp_path / "reports"
     result = pytester.runpytest_subprocess(
