@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from .admin import create_admin_app
 from .faults import MODES, FaultError, validate_modes
 from .runner import STOP_TIMEOUT, Service, ServiceRunner
+from .traffic import Traffic
 
 log = logging.getLogger("demo")
 
 DEFAULT_VERSION = "v2.3.1"
+MAX_TRAFFIC_RPS = 1000
 
 
 def _service_spec(text: str) -> tuple[str, int]:
@@ -77,6 +79,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="SERVICE=MODE[,MODE]",
         help="fault modes a service starts in (repeatable)",
     )
+    parser.add_argument(
+        "--traffic-rps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="requests per second each service sends itself as background user traffic (default: none)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
@@ -87,6 +96,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"service(s) given more than once: {', '.join(duplicates)}")
     if args.latency_ms < 0:
         parser.error("--latency-ms must be >= 0")
+    if not 0 <= args.traffic_rps <= MAX_TRAFFIC_RPS:
+        parser.error(f"--traffic-rps must be from 0 to {MAX_TRAFFIC_RPS}")
     faults: dict[str, set[str]] = {}
     for name, value in args.fault:
         if name not in names:
@@ -129,15 +140,20 @@ async def serve(args: argparse.Namespace) -> int:
         log.error("cannot bind: %s", exc)
         return 1
     runners = [s.runner for s in services.values()] + [admin]
+    traffic = [Traffic(s, args.traffic_rps) for s in services.values()] if args.traffic_rps else []
 
     try:
         await asyncio.gather(admin.start(), *(s.start() for s in services.values()))
+        for t in traffic:
+            t.start()
         line = {"pid": os.getpid(), "services": {n: s.runner.url for n, s in services.items()}, "admin": admin.url}
         print(json.dumps(line), flush=True)
         log.info("serving %d service(s); admin at %s", len(services), admin.url)
         await stop.wait()
     finally:
         log.info("shutting down")
+        # Traffic first, so no request of ours meets a server on its way down.
+        await asyncio.gather(*(t.stop() for t in traffic))
         # Each stop() is bounded (graceful, then forced); the outer bound is a backstop.
         stopping = asyncio.gather(*(r.stop(keep_port=False) for r in runners), return_exceptions=True)
         try:

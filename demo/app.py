@@ -23,7 +23,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .faults import SLOW_EXTRA_SECONDS, WRONG_VERSION, Faults
-from .metrics import CONTENT_TYPE, ServiceMetrics
+from .metrics import ServiceMetrics
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -147,7 +147,8 @@ def create_app(state: ServiceState) -> ASGIApp:
         return JSONResponse({"version": ver, "service": state.name, "commit": commit})
 
     async def metrics(request: Request) -> Response:
-        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+        body, content_type = state.metrics.exposition(request.headers.get("accept", ""))
+        return Response(body, media_type=content_type)
 
     async def items(request: Request) -> Response:
         return JSONResponse({"items": ITEMS})

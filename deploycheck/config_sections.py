@@ -131,49 +131,53 @@ class Notifications(Section):
 
 
 class Metrics(Section):
-    """Which Prometheus series are the service's traffic."""
+    """Which series are the service's traffic, and where they are read: Prometheus, or the service's own /metrics."""
 
-    selector: Text = Field(description="label matchers of the service's series", examples=['service="api-gateway"'])
+    source: Literal["auto", "prometheus", "scrape"] = Field(
+        default="auto",
+        description="`prometheus` (the environment's), `scrape` (the service's own `path`, scraped twice), or `auto`: "
+        "Prometheus when the environment configures it, else a scrape",
+    )
+    selector: Text | None = Field(
+        default=None,
+        description="label matchers of the service's series (default: `service=\"<the service's name>\"`)",
+        examples=['service="api-gateway"'],
+    )
     latency_histogram: MetricName = Field(default="http_request_duration_seconds", description="latency histogram")
     requests_counter: MetricName = Field(default="http_requests_total", description="request counter")
     status_label: LabelName = Field(default="status", description="label holding the HTTP status")
     error_status: Text = Field(default="5..", description="regex of the status values that count as errors")
     window: Duration = Field(default=300.0, description="time range of the queries", examples=["5m"])
+    path: Text = Field(default="/metrics", description="the service's own metrics endpoint, for `scrape`")
+    scrape_interval: Duration = Field(
+        default=5.0, description="time between the two scrapes of `path`", examples=["5s"]
+    )
 
 
 class Slo(Section):
-    """Absolute limits the service must meet now."""
+    """Absolute limits the service must meet now (the deployment guide's: P95 under 200 ms, errors under 1 %)."""
 
-    p95_ms: Milliseconds | None = Field(default=None, description="95th percentile latency limit (ms)", examples=[200])
-    error_rate: Ratio | None = Field(default=None, description="share of requests that may fail, 0..1", examples=[0.01])
+    p95_ms: Milliseconds = Field(default=200.0, description="95th percentile latency limit (ms)", examples=[200])
+    error_rate: Ratio = Field(default=0.01, description="share of requests that may fail, 0..1", examples=[0.01])
     min_requests: Count = Field(default=100, description="fewer requests in the window: inconclusive", examples=[100])
-
-    @model_validator(mode="after")
-    def _some_limit(self) -> Self:
-        if self.p95_ms is None and self.error_rate is None:
-            raise ValueError("give `p95_ms`, `error_rate` or both (or `slo: null` to switch the checks off)")
-        return self
 
 
 class Baseline(Section):
-    """How much worse than before the deployment the service may get."""
+    """How much worse than before the deployment the service may get (the guide rolls back past +100 ms P95 or
+    +50 % errors)."""
 
     window: Duration = Field(default=900.0, description="how far back the baseline reaches", examples=["15m"])
-    max_p95_increase_ms: Milliseconds | None = Field(default=None, description="allowed p95 rise (ms)", examples=[100])
-    max_error_rate_increase: Ratio | None = Field(
-        default=None, description="allowed error-rate rise, 0..1", examples=[0.005]
+    max_p95_increase_ms: Milliseconds = Field(default=100.0, description="allowed P95 rise (ms)", examples=[100])
+    max_error_rate_increase: Ratio = Field(
+        default=0.5, description="allowed relative error-rate rise, 0..1 (0.5: +50 %)", examples=[0.5]
     )
     min_requests: Count = Field(default=100, description="fewer requests on either side: inconclusive", examples=[100])
     p95_floor_ms: Milliseconds | None = Field(
-        default=None, description="a p95 below this is never a regression", examples=[50]
+        default=None, description="a P95 at or below this is never a regression", examples=[50]
     )
-    error_rate_floor: Ratio | None = Field(default=None, description="an error rate below this is never a regression")
-
-    @model_validator(mode="after")
-    def _some_limit(self) -> Self:
-        if self.max_p95_increase_ms is None and self.max_error_rate_increase is None:
-            raise ValueError("give `max_p95_increase_ms`, `max_error_rate_increase` or both")
-        return self
+    error_rate_floor: Ratio | None = Field(
+        default=None, description="an error rate at or below this is never a regression (default 0.0001: 0.01 %)"
+    )
 
 
 class Alerts(Section):

@@ -20,7 +20,7 @@ import pickle
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -29,6 +29,8 @@ from deploycheck.config import Environment, Service
 from deploycheck.findings import Outcome
 from deploycheck.probes.base import Evidence
 from deploycheck.probes.http import HttpRequest, HttpSession, TlsOptions
+from deploycheck.probes.prometheus import PrometheusSession
+from deploycheck.probes.scrape import ScrapeSession
 
 ProbeKey = tuple[str | None, str]  # (service name, or None for the environment; probe name)
 RETRY_INTERVAL_S = 1.0
@@ -44,13 +46,16 @@ class Probe:
     name: str
     kind: str  # which session gathers it (KINDS)
     section: str  # the configuration section it reads; judged when a check that uses it runs
-    plan: Callable[[Environment, Service | None], Any]  # the request, or None where nothing is configured
+    plan: Callable[[Environment, Service | None, GatherSettings], Any]  # the request; None: nothing configured
     scope: Literal["service", "environment"] = "service"
     good: Callable[[Evidence, Service | None], bool] | None = None  # --wait-ready retries until this holds
+    # The service's sections that the checks of this evidence judge besides `section` (the limits they read).
+    also_judges: tuple[str, ...] = ()
 
 
 PROBES: dict[str, Probe] = {}
 KINDS: dict[str, Callable[[], AbstractAsyncContextManager[Fetcher]]] = {"http": HttpSession}
+KINDS.update(prometheus=PrometheusSession, scrape=ScrapeSession)
 
 
 def register(probe: Probe) -> Probe:
@@ -65,6 +70,10 @@ class NotConfigured(LookupError):
 @dataclass(frozen=True)
 class GatherSettings:
     wait_ready_s: float = 0.0
+    now: float = field(default_factory=time.time)  # one "now" for every query of the run, so their windows agree
+    deployed_at: float | None = None  # when the rollout began: the baseline window ends there, the current starts
+    recorded_baseline: Mapping[str, Any] = field(default_factory=dict)  # service -> Traffic, from --baseline FILE
+    baseline_file: str | None = None
 
 
 class EvidenceStore:
@@ -103,7 +112,7 @@ class EvidenceStore:
         for service_name, probe_name in keys:
             probe = PROBES[probe_name]
             service = self.environment.services[service_name] if service_name is not None else None
-            request = probe.plan(self.environment, service)
+            request = probe.plan(self.environment, service, self.settings)
             if request is None:
                 results[(service_name, probe_name)] = None
             else:
@@ -168,14 +177,14 @@ async def _sessions(kinds: set[str]) -> AsyncIterator[dict[str, Fetcher]]:
 # The HTTP probes of every service: health, readiness, version
 
 
-def http_get(service: Service, path: str) -> HttpRequest:
+def tls_options(service: Service) -> TlsOptions:
     tls = service.tls
+    return TlsOptions(tls.ca_file, tls.cert_file, tls.key_file, tls.verify)
+
+
+def http_get(service: Service, path: str) -> HttpRequest:
     return HttpRequest(
-        "GET",
-        service.url + path,
-        service.timeout_s,
-        headers=dict(service.headers),
-        tls=TlsOptions(tls.ca_file, tls.cert_file, tls.key_file, tls.verify),
+        "GET", service.url + path, service.timeout_s, headers=dict(service.headers), tls=tls_options(service)
     )
 
 
@@ -191,8 +200,8 @@ def _version_is_good(evidence: Evidence, service: Service | None) -> bool:
     return evidence.value is not None and evidence.value.status == 200
 
 
-def _plan_endpoint(section: str) -> Callable[[Environment, Service | None], HttpRequest | None]:
-    def plan(environment: Environment, service: Service | None) -> HttpRequest | None:
+def _plan_endpoint(section: str) -> Callable[[Environment, Service | None, GatherSettings], HttpRequest | None]:
+    def plan(environment: Environment, service: Service | None, settings: GatherSettings) -> HttpRequest | None:
         spec = getattr(service, section, None)
         return http_get(service, spec.path) if service is not None and spec is not None else None
 

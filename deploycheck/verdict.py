@@ -136,6 +136,12 @@ def _counts(findings: Iterable[Finding]) -> dict[str, int]:
     return {outcome.value: counted.get(outcome.value, 0) for outcome in Outcome}
 
 
+def describe_action(action: Mapping[str, Any]) -> str:
+    """One line for what a listener of the verdict did: `record-baseline: file ..., result recorded`."""
+    details = ", ".join(f"{key} {value}" for key, value in action.items() if key not in ("action", "services"))
+    return f"{action['action']}: {details}"
+
+
 def to_markdown(document: dict[str, Any]) -> str:
     """A short human summary of a verdict document (e.g. for a CI job summary page)."""
     verdict = document["verdict"]
@@ -159,6 +165,9 @@ def to_markdown(document: dict[str, Any]) -> str:
         )
     if document["reasons"]:
         lines += ["", "Why:", *[f"- {reason}" for reason in document["reasons"]]]
+    if document.get("actions"):
+        lines += ["", "Actions:"]
+        lines += [f"- {describe_action(action)}" for action in document["actions"]]
     if document.get("warnings"):
         lines += ["", "Warnings:", *[f"- {warning}" for warning in document["warnings"]]]
     if document.get("not_judged"):

@@ -59,9 +59,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             severity = environment.services[service].severity_of(check)
         else:
             severity = "critical"
-        sections = sorted({PROBES[probe].section for probe in probes_of(item)})
-        scope = {"service": service, "check": check, "severity": severity, "sections": sections}
+        scope = {"service": service, "check": check, "severity": severity, "sections": _sections_read(item, service)}
         item.user_properties.append((SCOPE_PROPERTY, scope))
+
+
+def _sections_read(item: pytest.Item, service: str | None) -> list[tuple[str | None, str]]:
+    """(service or None for the environment, section) for every configuration section the check's probes read."""
+    read: set[tuple[str | None, str]] = set()
+    for probe in (PROBES[name] for name in probes_of(item)):
+        read.add((None if probe.scope == "environment" else service, probe.section))
+        read.update((service, section) for section in probe.also_judges if service is not None)
+    return sorted(read, key=lambda pair: (pair[0] or "", pair[1]))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -7,7 +7,9 @@ remember where each value came from, so a usage error can name it.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,28 @@ OPTIONS = (
         metavar="DURATION",
     ),
     OptionSpec(
+        "--deployed-at",
+        "DEPLOYCHECK_DEPLOYED_AT",
+        "When the rollout began: an ISO 8601 time, unix seconds, or how long ago (e.g. 10m); the metric checks "
+        "judge the traffic since then against the baseline window before it",
+        metavar="TIME",
+    ),
+    OptionSpec(
+        "--baseline",
+        "DEPLOYCHECK_BASELINE",
+        "Baseline recorded before the deploy (by --record-baseline) to compare the metrics against, where "
+        "Prometheus has no history",
+        metavar="FILE",
+    ),
+    OptionSpec(
+        "--record-baseline",
+        None,
+        "Record each service's traffic figures now, before the deploy, into the --baseline file "
+        "(default reports/baseline.json)",
+        False,
+        action="store_true",
+    ),
+    OptionSpec(
         "--timeout",
         "DEPLOYCHECK_TIMEOUT",
         "Per-request timeout, overriding the configuration (e.g. 5s)",
@@ -118,6 +142,9 @@ class Settings:
     services: tuple[str, ...]
     expected_version: str | None
     wait_ready_s: float
+    deployed_at: float | None  # unix seconds
+    baseline_file: Path | None
+    record_baseline: bool
     timeout_s: float | None
     environments_dir: Path
     verdict_file: Path
@@ -181,6 +208,9 @@ def resolve(config: pytest.Config) -> Settings:
         services=tuple(dict.fromkeys(services)),
         expected_version=str(expected).strip() if expected is not None else None,
         wait_ready_s=wait_ready,
+        deployed_at=_deployed_at(values["--deployed-at"], origins["--deployed-at"]),
+        baseline_file=path("--baseline") if values["--baseline"] else None,
+        record_baseline=bool(values["--record-baseline"]),
         timeout_s=duration("--timeout", parse_timeout),
         environments_dir=path("--environments-dir"),
         verdict_file=path("--verdict-file"),
@@ -188,6 +218,30 @@ def resolve(config: pytest.Config) -> Settings:
         list_services=bool(values["--list-services"]),
         origins=tuple(origins.items()),
     )
+
+
+def _deployed_at(value: str | None, origin: str, now: float | None = None) -> float | None:
+    """'2026-11-27T13:00:00Z', '1764248400' or '10m' (ago) -> unix seconds; in the future is a usage error."""
+    if value is None:
+        return None
+    now = time.time() if now is None else now
+    text = str(value).strip()
+    try:
+        moment = float(text) if text.replace(".", "", 1).isdigit() and len(text) > 6 else None
+        if moment is None:
+            try:
+                moment = now - parse_duration(text)
+            except ConfigError:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                moment = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    except ValueError:
+        raise pytest.UsageError(
+            f"--deployed-at (from {origin}): expected an ISO 8601 time (2026-11-27T13:00:00Z), unix seconds or how "
+            f"long ago (10m), got {text!r}"
+        ) from None
+    if moment > now + 60:
+        raise pytest.UsageError(f"--deployed-at (from {origin}): {text!r} is in the future")
+    return moment
 
 
 def _lookup(config: pytest.Config, spec: OptionSpec) -> tuple[Any, str]:

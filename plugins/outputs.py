@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from deploycheck.verdict import Verdict, to_markdown
+from deploycheck.verdict import Verdict, describe_action, to_markdown
 from deploycheck_plugins.targets import is_running, settings_key
 
 document_key = pytest.StashKey[dict[str, Any]]()
@@ -69,6 +69,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
     for line in document["reasons"]:
         write("  - " + line)
+    for action in document["actions"]:
+        write(f"  action: {describe_action(action)}")
     for warning in document["warnings"]:
         write("  warning: " + warning, yellow=True)
     for item in document["not_judged"]:

@@ -5,6 +5,8 @@ both forms and from any directory. It stays inert unless a run asks for it: `--e
 the ini key `deploycheck_env`) or `--list-services`; another project's tests in the same environment never see
 it act."""
 
+import pytest
+
 pytest_plugins = [
     "deploycheck_plugins.rootdir",
     "deploycheck_plugins.options",
@@ -12,5 +14,12 @@ pytest_plugins = [
     "deploycheck_plugins.checks",
     "deploycheck_plugins.redaction",
     "deploycheck_plugins.outputs",
+    "deploycheck_plugins.baseline",
     "deploycheck_plugins.verdict",
 ]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from deploycheck_plugins import hooks
+
+    pluginmanager.add_hookspecs(hooks)

@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+from deploycheck import (
+    baseline_file,
+    metric_evidence,  # noqa: F401  (registers the metric probes before their fixtures are made)
+)
 from deploycheck import config as configuration
 from deploycheck.config import ConfigError, Environment, Overrides, Service
 from deploycheck.demo import DemoError
@@ -113,10 +117,25 @@ def pytest_configure(config: pytest.Config) -> None:
         shared_dir = None
     config.stash[run_key] = Run(
         environment,
-        GatherSettings(wait_ready_s=settings.wait_ready_s),
+        _gather_settings(settings, environment),
         shared_dir=shared_dir,
         demo_urls=workerinput.get(WORKER_DEMO_URLS),
         demo_error=workerinput.get(WORKER_DEMO_ERROR),
+    )
+
+
+def _gather_settings(settings: Settings, environment: Environment) -> GatherSettings:
+    recorded = {}
+    if settings.baseline_file is not None and not settings.record_baseline:
+        try:
+            recorded = baseline_file.read(settings.baseline_file, environment.name)
+        except baseline_file.BaselineFileError as error:
+            raise pytest.UsageError(f"--baseline (from {settings.origin('--baseline')}): {error}") from None
+    return GatherSettings(
+        wait_ready_s=settings.wait_ready_s,
+        deployed_at=settings.deployed_at,
+        recorded_baseline=recorded,
+        baseline_file=str(settings.baseline_file) if settings.baseline_file else None,
     )
 
 

@@ -30,12 +30,6 @@ _PYTEST_OWN = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pyte
 MESSAGE_CHARS = 500
 
 
-def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from deploycheck_plugins import hooks
-
-    pluginmanager.add_hookspecs(hooks)
-
-
 @pytest.hookimpl(trylast=True)  # after deploycheck_plugins.targets has loaded the environment
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or not is_running(config) or _runs_nothing(config):
@@ -102,7 +96,7 @@ class VerdictCollector:
         findings = combine(template, [self._phase(report) for report in reports], recorded)
         self.findings.setdefault(service, []).extend(findings)
         if any(finding.outcome is not Outcome.SKIPPED for finding in findings):
-            self.judged.update((service, section) for section in scope.get("sections", ()))
+            self.judged.update((owner, section) for owner, section in scope.get("sections", ()))
 
     def _phase(self, report: pytest.TestReport) -> Phase:
         if report.passed:

@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 15.0
@@ -104,30 +106,21 @@ def faults(demo: Demo, http: httpx.Client) -> Iterator[Any]:
         http.post(f"{demo.admin}/faults/{service}", json={"modes": modes}).raise_for_status()
 
 
-# --- a small Prometheus text parser --------------------------------------------
+# --- metrics, read with prometheus_client's own parser -----------------------------
 
-SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
-    samples = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = SAMPLE.match(line)
-        assert m, f"unparseable metrics line: {line!r}"
-        name, labels, value = m.groups()
-        samples.append((name, dict(LABEL.findall(labels or "")), float(value)))
-    return samples
+Samples = list[tuple[str, dict[str, str], float]]
 
 
-def metric_value(samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
+def parse_metrics(text: str) -> Samples:
+    return [(s.name, dict(s.labels), s.value) for f in text_string_to_metric_families(text) for s in f.samples]
+
+
+def metric_value(samples: Samples, name: str, **labels: str) -> float:
     """Value of the sample with exactly these labels (0 if absent)."""
     return next((v for n, lab, v in samples if n == name and lab == labels), 0.0)
 
 
-def scrape(http: httpx.Client, base: str) -> list[tuple[str, dict[str, str], float]]:
+def scrape(http: httpx.Client, base: str) -> Samples:
     r = http.get(f"{base}/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -310,6 +303,146 @@ def test_metrics_exposition(demo: Demo, http: httpx.Client) -> None:
     assert metric_value(samples, "process_cpu_seconds_total") > 0
 
 
+BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1, 2.5, 5, math.inf]
+REQUEST_LABELS = {"service", "method", "route", "status"}
+
+
+def test_metrics_families(demo: Demo, http: httpx.Client) -> None:
+    """Exactly the demo's four families, typed and labelled as Prometheus expects them."""
+    gw = demo.url("api-gateway")
+    http.get(gw + "/v1/items")
+    families = {f.name: f for f in text_string_to_metric_families(http.get(gw + "/metrics").text)}
+    assert {name: f.type for name, f in families.items()} == {
+        "http_request_duration_seconds": "histogram",
+        "http_requests": "counter",  # the parser names a counter's family without `_total`
+        "process_resident_memory_bytes": "gauge",
+        "process_cpu_seconds": "counter",
+    }
+    histogram = families["http_request_duration_seconds"].samples
+    assert {s.name for s in histogram} == {f"http_request_duration_seconds_{p}" for p in ("bucket", "sum", "count")}
+    assert all(set(s.labels) - {"le"} == REQUEST_LABELS for s in histogram)
+    items = {"service": "api-gateway", "method": "GET", "route": "/v1/items", "status": "200"}
+    bounds = [
+        float(s.labels["le"]) for s in histogram if s.name.endswith("_bucket") and s.labels.items() >= items.items()
+    ]
+    assert bounds == BUCKETS
+    counter = families["http_requests"].samples
+    assert counter and all(s.name == "http_requests_total" and set(s.labels) == REQUEST_LABELS for s in counter)
+    assert all(s.labels["service"] == "api-gateway" for s in histogram + counter)  # one registry per service
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds"):
+        assert [s.labels for s in families[name].samples] == [{}]
+
+
+def test_metrics_openmetrics_when_asked(demo: Demo, http: httpx.Client) -> None:
+    """prometheus_client negotiates the format: a Prometheus that prefers OpenMetrics gets it."""
+    r = http.get(demo.url("orders") + "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert r.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert r.text.endswith("# EOF\n")
+    names = {f.name for f in openmetrics_families(r.text)}
+    assert {"http_request_duration_seconds", "http_requests", "process_resident_memory_bytes"} <= names
+
+
+# --- background traffic --------------------------------------------------------------
+
+TRAFFIC_RPS = 20
+TRAFFIC_ROUTES = {"/v1/items", "/v1/auth/login", "/v1/orders"}
+
+
+@dataclass
+class Window:
+    """Every service's samples at the start and end of a stretch of traffic."""
+
+    before: dict[str, Samples]
+    after: dict[str, Samples]
+    seconds: float
+
+    def increase(self, service: str, name: str, **labels: str) -> float:
+        """Increase of the sum over every series of `name` whose labels include these."""
+
+        def total(samples: Samples) -> float:
+            return sum(v for n, lab, v in samples if n == name and lab.items() >= labels.items())
+
+        return total(self.after[service]) - total(self.before[service])
+
+    def routes(self, service: str) -> set[str]:
+        return {lab["route"] for n, lab, _ in self.after[service] if n == "http_requests_total"}
+
+
+@pytest.fixture(scope="module")
+def traffic_demo() -> Iterator[Demo]:
+    d = launch(
+        "--traffic-rps",
+        str(TRAFFIC_RPS),
+        "--fault",
+        "slowpoke=slow",
+        "--fault",
+        "flaky=errors",
+        "shop",
+        "slowpoke",
+        "flaky",
+    )
+    yield d
+    stop(d)
+
+
+@pytest.fixture(scope="module")
+def window(traffic_demo: Demo, http: httpx.Client) -> Window:
+    """Two scrapes of every service 2 s apart (after a warm-up, so slow requests are finishing too)."""
+
+    def scrape_all() -> dict[str, Samples]:
+        return {name: scrape(http, url) for name, url in traffic_demo.info["services"].items()}
+
+    time.sleep(1)
+    t0, before = time.monotonic(), scrape_all()
+    time.sleep(2)
+    return Window(before, scrape_all(), time.monotonic() - t0)
+
+
+def test_traffic_rate(window: Window) -> None:
+    for service in ("shop", "slowpoke", "flaky"):  # a slow service still gets its rate: requests overlap
+        rate = window.increase(service, "http_requests_total") / window.seconds
+        assert rate >= 15, f"{service}: {rate:.1f} requests/s"
+    assert window.increase("shop", "http_requests_total", route="/v1/items", status="200") > 0
+    assert window.routes("shop") <= TRAFFIC_ROUTES  # the traffic never calls the probes
+    assert "/v1/auth/login" in window.routes("shop")
+
+
+def test_traffic_errors(window: Window) -> None:
+    api = sum(window.increase("flaky", "http_requests_total", route=r) for r in TRAFFIC_ROUTES)
+    errors = sum(window.increase("flaky", "http_requests_total", route=r, status="500") for r in TRAFFIC_ROUTES)
+    assert api >= 30 and 0.15 <= errors / api <= 0.25, f"{errors:.0f} of {api:.0f} answered 500"
+    assert window.increase("shop", "http_requests_total", status="500") == 0
+
+
+def test_traffic_slow(window: Window) -> None:
+    count = window.increase("slowpoke", "http_request_duration_seconds_count", route="/v1/items")
+    seconds = window.increase("slowpoke", "http_request_duration_seconds_sum", route="/v1/items")
+    fast = window.increase("slowpoke", "http_request_duration_seconds_bucket", route="/v1/items", le="0.3")
+    assert count > 0 and fast == 0 and seconds / count >= 0.4, f"{count:.0f} requests, mean {seconds / count:.3f} s"
+    shop_seconds = window.increase("shop", "http_request_duration_seconds_sum", route="/v1/items")
+    assert shop_seconds / window.increase("shop", "http_request_duration_seconds_count", route="/v1/items") < 0.1
+
+
+def test_traffic_leaves_probes_alone(traffic_demo: Demo, http: httpx.Client) -> None:
+    for service, url in traffic_demo.info["services"].items():
+        assert http.get(url + "/health").json() == {"status": "healthy", "service": service}
+        assert http.get(url + "/ready").status_code == 200
+        assert http.get(url + "/version").json()["version"] == "v2.3.1"
+
+
+def test_traffic_pauses_while_down(traffic_demo: Demo, http: httpx.Client) -> None:
+    shop, admin = traffic_demo.url("shop"), traffic_demo.admin
+    http.post(f"{admin}/faults/shop", json={"modes": ["down"]}).raise_for_status()
+    time.sleep(0.3)
+    http.post(f"{admin}/faults/shop", json={"modes": []}).raise_for_status()
+    before = metric_value(scrape(http, shop), "http_requests_total", **ITEMS_OK)
+    time.sleep(1)
+    assert metric_value(scrape(http, shop), "http_requests_total", **ITEMS_OK) - before >= 10  # resumed
+
+
+ITEMS_OK = {"service": "shop", "method": "GET", "route": "/v1/items", "status": "200"}
+
+
 # --- user flows --------------------------------------------------------------------
 
 
@@ -370,6 +503,23 @@ def test_signal_exits_cleanly(sig: signal.Signals) -> None:
         stop(d)
 
 
+def test_shutdown_stops_the_traffic() -> None:
+    # Slow, so requests are in flight when the signal comes.
+    d = launch("--traffic-rps", "50", "--fault", "b=slow", "--log-level", "info", "a", "b")
+    try:
+        time.sleep(1)
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=5) == 0, d.stderr()
+        assert time.monotonic() - t0 < 3
+        log = d.stderr()
+        assert "shutting down" in log
+        for problem in ("Traceback", "ERROR", "WARNING", "exception", "Task was destroyed"):
+            assert problem not in log, log
+    finally:
+        stop(d)
+
+
 def test_fixed_port_and_down_at_start() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -396,6 +546,9 @@ def test_cli_errors() -> None:
     assert r.returncode == 2 and "bogus" in r.stderr and r.stdout == ""
     assert run("svc", "--fault", "other=slow").returncode == 2
     assert run("svc", "svc").returncode == 2
+    for rps in ("-1", "1001"):
+        r = run("svc", "--traffic-rps", rps)
+        assert r.returncode == 2 and "--traffic-rps" in r.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

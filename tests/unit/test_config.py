@@ -451,8 +451,8 @@ SERVICE = "environment: staging\nservices:\n  api:\n    url: http://api\n"
             "services.api.kubernetes.namespace: expected a Kubernetes name",
         ),
         (
-            "    metrics: {window: 5m}\n",
-            "services.api.metrics.selector: missing: label matchers of the service's series",
+            "    metrics: {source: graphite}\n",
+            "services.api.metrics.source",
         ),
         ("    slo: {p95_ms: fast}\n", "services.api.slo.p95_ms: expected a number, found 'fast'"),
         (
@@ -460,8 +460,8 @@ SERVICE = "environment: staging\nservices:\n  api:\n    url: http://api\n"
             "services.api.slo.error_rate: expected a ratio from 0 to 1, e.g. 0.01 (or 1%), found 2",
         ),
         (
-            "    baseline: {window: 15m}\n",
-            "services.api.baseline: give `max_p95_increase_ms`, `max_error_rate_increase` or both",
+            "    baseline: {max_error_rate_increase: 2}\n",
+            "services.api.baseline.max_error_rate_increase",
         ),
         (
             "    baseline: {max_p95_increase_ms: 1, min_requests: 1.5}\n",

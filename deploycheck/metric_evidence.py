@@ -1,0 +1,313 @@
+"""The metric probes: a service's traffic now and before the deploy, the alerts that fire, what it uses.
+
+Each is one probe whose evidence is a figure the checks judge (`Traffic`, `Usage`, the firing alerts), gathered
+by a composite kind that asks the right source: the environment's Prometheus (several instant queries at once,
+at the run's "now" or at the deploy time) or, without one, the service's own `/metrics` scraped twice. Which
+source was used, and the queries or URLs behind it, are in the evidence. No judgement here: `judge_metrics` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from deploycheck.config import Environment, Service
+from deploycheck.config_sections import HttpApi, Metrics
+from deploycheck.evidence import KINDS, GatherSettings, Probe, register, tls_options
+from deploycheck.metrics import Traffic, traffic_from_scrapes
+from deploycheck.probes.base import Evidence
+from deploycheck.probes.http import TlsOptions
+from deploycheck.probes.prometheus import PromAlertsRequest, PrometheusSession, PromQuery
+from deploycheck.probes.scrape import ScrapeRequest, ScrapeSession
+
+DEFAULT_METRICS = Metrics()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Requests of the composite kinds
+
+
+@dataclass(frozen=True)
+class TrafficRequest:
+    """One window of a service's traffic: three Prometheus queries, or two scrapes of its /metrics."""
+
+    window: str
+    queries: Mapping[str, PromQuery] = field(default_factory=dict)  # p95, requests, errors
+    scrape: ScrapeRequest | None = None
+    metrics: Metrics = DEFAULT_METRICS
+    timeout_s: float = 10.0  # how long gathering may take in all (the evidence layer's bound)
+    problem: str | None = None  # known before asking anything: why this window cannot be measured
+    recorded: Traffic | None = None  # figures recorded before the deploy (--baseline FILE): nothing to ask
+    recorded_in: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        if self.recorded is not None:
+            return {"kind": "baseline-file", "file": self.recorded_in, "recorded": self.recorded.source}
+        if self.scrape is not None:
+            return self.scrape.describe()
+        return {"kind": "prometheus", "queries": {name: query.describe() for name, query in self.queries.items()}}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a service's processes use: CPU in cores over the window, resident memory in bytes."""
+
+    cpu_cores: float | None
+    memory_bytes: float | None
+    window: str
+    source: dict[str, Any]
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class UsageRequest:
+    window: str
+    queries: Mapping[str, PromQuery] = field(default_factory=dict)  # cpu, memory
+    scrape: ScrapeRequest | None = None
+    timeout_s: float = 10.0
+
+    def describe(self) -> dict[str, Any]:
+        if self.scrape is not None:
+            return self.scrape.describe()
+        return {"kind": "prometheus", "queries": {name: query.describe() for name, query in self.queries.items()}}
+
+
+class MetricSession:
+    """The composite kind: gathers a TrafficRequest or a UsageRequest with the Prometheus and scrape kinds."""
+
+    async def __aenter__(self) -> MetricSession:
+        self._stack = AsyncExitStack()
+        self._prometheus = await self._stack.enter_async_context(PrometheusSession())
+        self._scrape = await self._stack.enter_async_context(ScrapeSession())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def fetch(self, request: Any) -> Evidence:
+        if isinstance(request, PromAlertsRequest):
+            return await self._prometheus.fetch(request)
+        started = time.perf_counter()
+        if isinstance(request, TrafficRequest) and request.recorded is not None:
+            return Evidence(request.describe(), request.recorded, request.recorded.problem)
+        if isinstance(request, TrafficRequest) and request.problem is not None:
+            traffic = Traffic(None, None, None, request.window, request.describe(), 0.0, request.problem)
+            return Evidence(request.describe(), traffic, request.problem)
+        if request.scrape is not None:
+            evidence = await self._scrape.fetch(request.scrape)
+            value = self._from_scrapes(request, evidence)
+        else:
+            names = list(request.queries)
+            answers = await asyncio.gather(*(self._prometheus.fetch(request.queries[name]) for name in names))
+            value = self._from_queries(request, dict(zip(names, answers, strict=True)))
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        return Evidence(request.describe(), value, getattr(value, "problem", None), elapsed)
+
+    @staticmethod
+    def _from_scrapes(request: Any, evidence: Evidence) -> Traffic | Usage:
+        source = request.describe()
+        if evidence.value is None:
+            if isinstance(request, TrafficRequest):
+                return Traffic(None, None, None, request.window, source, evidence.elapsed_ms, evidence.error)
+            return Usage(None, None, request.window, source, evidence.error)
+        first, second = evidence.value
+        if isinstance(request, TrafficRequest):
+            return traffic_from_scrapes(first, second, request.metrics, source.get("url", ""))
+        cpu = [s.value for s in second.select("process_cpu_seconds_total")]
+        cpu_before = [s.value for s in first.select("process_cpu_seconds_total")]
+        memory = [s.value for s in second.select("process_resident_memory_bytes")]
+        seconds = max(second.taken_at - first.taken_at, 1e-3)
+        cores = (sum(cpu) - sum(cpu_before)) / seconds if cpu and cpu_before else None
+        problem = None if cpu or memory else "no process_cpu_seconds_total or process_resident_memory_bytes exposed"
+        return Usage(cores, max(memory) if memory else None, request.window, source, problem)
+
+    @staticmethod
+    def _from_queries(request: Any, answers: Mapping[str, Evidence]) -> Traffic | Usage:
+        source = request.describe()
+        problems = [f"{name}: {answer.error}" for name, answer in answers.items() if answer.error]
+        problem = problems[0] if problems else None
+        values = {name: _single(answer) for name, answer in answers.items()}
+        if isinstance(request, TrafficRequest):
+            requests, errors = values.get("requests"), values.get("errors")
+            if problem is None and requests is None:
+                problem = f"no series match {request.queries['requests'].query}"
+            if requests is not None and errors is None:
+                errors = 0.0  # no series with an error status: none happened
+            return Traffic(requests, errors, values.get("p95"), request.window, source, 0.0, problem)
+        return Usage(values.get("cpu"), values.get("memory"), request.window, source, problem)
+
+
+def _single(evidence: Evidence) -> float | None:
+    """The one number a `sum(...)` query answers; None when it matched no series."""
+    samples = evidence.value or ()
+    return float(samples[0].value) if samples else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Planning: which source, which queries
+
+
+def metrics_of(service: Service) -> Metrics:
+    return service.metrics or DEFAULT_METRICS
+
+
+def uses_prometheus(environment: Environment, service: Service) -> bool:
+    source = metrics_of(service).source
+    return source == "prometheus" or (source == "auto" and environment.prometheus is not None)
+
+
+def selector(environment: Environment, service: Service) -> str:
+    """The service's label matchers: configured, else `service="<name>"` in Prometheus and all of its own /metrics."""
+    configured = metrics_of(service).selector
+    if configured is not None:
+        return configured.strip().removeprefix("{").removesuffix("}")
+    return f'service="{service.name}"' if uses_prometheus(environment, service) else ""
+
+
+def _access(api: HttpApi) -> tuple[str | None, tuple[str, str] | None, TlsOptions]:
+    """The bearer token, basic credentials and TLS options of an API, revealed only to be sent."""
+    token = api.token.reveal() if api.token is not None else None
+    basic = (api.username, api.password.reveal()) if api.username and api.password is not None else None
+    tls = TlsOptions(ca_file=str(api.tls.ca_file) if api.tls.ca_file else None, verify=api.tls.verify)
+    return token, basic, tls
+
+
+def prom_query(api: HttpApi, query: str, at: float | None) -> PromQuery:
+    token, basic, tls = _access(api)
+    return PromQuery(api.url, query, at, api.timeout, dict(api.headers), token, basic, tls)
+
+
+def traffic_queries(metrics: Metrics, matchers: str, seconds: float) -> dict[str, str]:
+    """PromQL of one window: P95 from the histogram, requests and errors from the counter."""
+    window = _range(seconds)
+    errors = ",".join(filter(None, [matchers, f'{metrics.status_label}=~"{metrics.error_status}"']))
+    bucket = f"{metrics.latency_histogram}_bucket"
+    return {
+        "p95": f"histogram_quantile(0.95, sum by (le) (rate({bucket}{{{matchers}}}[{window}])))",
+        "requests": f"sum(increase({metrics.requests_counter}{{{matchers}}}[{window}]))",
+        "errors": f"sum(increase({metrics.requests_counter}{{{errors}}}[{window}]))",
+    }
+
+
+def _range(seconds: float) -> str:
+    """A PromQL range of whole seconds, at least one."""
+    return f"{max(math.ceil(seconds), 1)}s"
+
+
+def window_text(seconds: float, end: float) -> str:
+    ending = datetime.fromtimestamp(end, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return f"{_duration(seconds)} ending {ending}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
+
+
+def scrape_request(service: Service) -> ScrapeRequest:
+    metrics = metrics_of(service)
+    return ScrapeRequest(
+        service.url + metrics.path,
+        metrics.scrape_interval,
+        service.timeout_s,
+        dict(service.headers),
+        tls_options(service),
+    )
+
+
+def _scrape_bound(service: Service) -> float:
+    return metrics_of(service).scrape_interval + 2 * service.timeout_s
+
+
+def plan_traffic(environment: Environment, service: Service | None, settings: GatherSettings) -> TrafficRequest | None:
+    """The window since the deploy (or the configured window), ending at the run's "now"."""
+    if service is None or service.metrics is None:
+        return None
+    metrics = metrics_of(service)
+    if not uses_prometheus(environment, service):
+        window = f"{metrics.scrape_interval:g}s between two scrapes of {metrics.path}"
+        return TrafficRequest(window, scrape=scrape_request(service), metrics=metrics, timeout_s=_scrape_bound(service))
+    seconds = settings.now - settings.deployed_at if settings.deployed_at is not None else metrics.window
+    return _prometheus_traffic(environment, service, seconds, settings.now)
+
+
+def plan_baseline(environment: Environment, service: Service | None, settings: GatherSettings) -> TrafficRequest | None:
+    """The same queries over the baseline window, ending when the rollout began."""
+    if service is None or service.metrics is None or service.baseline is None:
+        return None
+    seconds = service.baseline.window
+    recorded = settings.recorded_baseline.get(service.name)
+    if recorded is not None:
+        return TrafficRequest(recorded.window, recorded=recorded, recorded_in=settings.baseline_file)
+    if settings.baseline_file is not None:
+        problem = f"{settings.baseline_file} holds no baseline of {service.name}: record one with --record-baseline"
+        return TrafficRequest(f"{_duration(seconds)} before the deploy", problem=problem)
+    if not uses_prometheus(environment, service):
+        problem = "no baseline: without Prometheus history, record one before the deploy (--record-baseline)"
+        return TrafficRequest(f"{_duration(seconds)} before the deploy", problem=problem)
+    if settings.deployed_at is None:
+        problem = "no deploy time: give --deployed-at (a time, or how long ago, e.g. 10m) to place the baseline"
+        return TrafficRequest(f"{_duration(seconds)} before the deploy", problem=problem)
+    return _prometheus_traffic(environment, service, seconds, settings.deployed_at)
+
+
+def _prometheus_traffic(environment: Environment, service: Service, seconds: float, end: float) -> TrafficRequest:
+    api = environment.prometheus
+    assert api is not None  # uses_prometheus
+    metrics = metrics_of(service)
+    queries = traffic_queries(metrics, selector(environment, service), seconds)
+    return TrafficRequest(
+        window_text(seconds, end),
+        {name: prom_query(api, query, end) for name, query in queries.items()},
+        metrics=metrics,
+        timeout_s=api.timeout,
+    )
+
+
+def plan_usage(environment: Environment, service: Service | None, settings: GatherSettings) -> UsageRequest | None:
+    """CPU in cores over the window and resident memory: process metrics of the service's series."""
+    if service is None or service.resources is None:
+        return None
+    metrics = metrics_of(service)
+    if not uses_prometheus(environment, service):
+        window = f"{metrics.scrape_interval:g}s between two scrapes of {metrics.path}"
+        return UsageRequest(window, scrape=scrape_request(service), timeout_s=_scrape_bound(service))
+    api = environment.prometheus
+    assert api is not None
+    matchers = selector(environment, service)
+    seconds = settings.now - settings.deployed_at if settings.deployed_at is not None else metrics.window
+    window = _range(seconds)
+    queries = {
+        "cpu": f"sum(rate(process_cpu_seconds_total{{{matchers}}}[{window}]))",
+        "memory": f"max(process_resident_memory_bytes{{{matchers}}})",
+    }
+    requests = {name: prom_query(api, query, settings.now) for name, query in queries.items()}
+    return UsageRequest(window_text(seconds, settings.now), requests, timeout_s=api.timeout)
+
+
+def plan_alerts(
+    environment: Environment, service: Service | None, settings: GatherSettings
+) -> PromAlertsRequest | None:
+    """Every alert that fires now, once for the environment: Alertmanager's view if configured, else Prometheus's."""
+    api = environment.alertmanager or environment.prometheus
+    if api is None:
+        return None
+    token, basic, tls = _access(api)
+    alertmanager = environment.alertmanager is not None
+    return PromAlertsRequest(api.url, api.timeout, dict(api.headers), token, basic, tls, alertmanager=alertmanager)
+
+
+KINDS["metrics"] = MetricSession
+register(Probe("traffic", "metrics", "metrics", plan_traffic, also_judges=("slo",)))
+register(Probe("baseline_traffic", "metrics", "baseline", plan_baseline))
+register(Probe("usage", "metrics", "resources", plan_usage))
+register(Probe("firing_alerts", "metrics", "prometheus", plan_alerts, scope="environment", also_judges=("alerts",)))
