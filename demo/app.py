@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,6 +41,7 @@ ITEMS = [
 PROBE_ROUTES = frozenset({"/health", "/v1/health", "/ready", "/v1/ready", "/version", "/v1/version", "/metrics"})
 FLOW_PREFIXES = ("/v1/auth/", "/v1/orders", "/v1/payments", "/v1/reports")
 UNMATCHED_ROUTE = "unmatched"  # route label for 404s, so paths can't blow up cardinality
+CLIENT_CLOSED_REQUEST = 499  # status label of a request whose client went away first
 
 
 @dataclass
@@ -285,6 +286,10 @@ class ServiceMiddleware:
                 await injected(scope, receive, send_and_capture)
             else:
                 await self.app(scope, receive, send_and_capture)
+        except ClientDisconnect:
+            # The client left before its body was read: nothing to answer and no
+            # fault of ours, so no 500 and no traceback (nginx's 499).
+            status = CLIENT_CLOSED_REQUEST
         finally:
             if route != "/metrics":
                 self.state.metrics.observe(scope["method"], route, status, time.perf_counter() - start)

@@ -25,6 +25,7 @@ LOGIN_SHARE = 0.01  # of requests; besides the first login and after a failed on
 ORDER_SHARE = 0.04
 PENDING_SECONDS = 2.0  # at most this many seconds' worth of requests in flight; beyond, ticks are skipped
 TIMEOUT_SECONDS = 10.0
+DRAIN_SECONDS = 1.0  # on stop, requests in flight get this long to finish before they are cancelled
 KEEP_ORDERS = 20  # the traffic's own orders kept in the service; older ones are forgotten
 
 # What a failed request can raise: refused/reset (OSError), closed early, garbled, too slow.
@@ -50,11 +51,20 @@ class Traffic:
         self._task = asyncio.create_task(self._run(), name=f"traffic:{self.service.state.name}")
 
     async def stop(self) -> None:
-        """Cancel the schedule and any request in flight, then close the connections."""
-        tasks = [t for t in (self._task, *self._pending) if t is not None]
-        for task in tasks:
+        """Stop the schedule, let requests in flight finish (briefly), then close the connections.
+
+        Finishing rather than cancelling: a client vanishing mid-request is an
+        error the service would have to record.
+        """
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._pending:
+            await asyncio.wait(self._pending, timeout=DRAIN_SECONDS)
+        pending = list(self._pending)
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
         self._client.close()
 
     async def _run(self) -> None:

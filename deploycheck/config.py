@@ -12,6 +12,7 @@ as it is used (and the section's `resolved` is False), so it can never pass for 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
@@ -168,7 +169,7 @@ class _Loader:
         for service in demo.faults:
             if service not in started:
                 self.problem(("demo", "faults", service), f"not a demo service (the demo starts: {', '.join(started)})")
-        return Demo(services=started, latency_ms=demo.latency_ms, version=demo.version, faults=demo.faults)
+        return dataclasses.replace(demo, services=started)
 
     def service(
         self, name: str, defaults: dict[str, Any], body: Any, started_by_demo: bool, overrides: Overrides

@@ -35,6 +35,7 @@ from deploycheck.config_types import (
     HttpUrl,
     LatencyMs,
     Model,
+    RequestsPerSecond,
     SecretText,
     ServiceName,
     Text,
@@ -87,6 +88,9 @@ class Demo:
     version: Text = Field(default="v2.3.1", description="what the demo reports at /version")
     faults: dict[ServiceName, tuple[FaultMode, ...]] = Field(
         default={}, description="fault modes per service: " + ", ".join(FAULT_MODES), examples=[{"orders": ["slow"]}]
+    )
+    traffic_rps: RequestsPerSecond = Field(
+        default=0, description="requests per second each service sends itself as user traffic (0: none)", examples=[20]
     )
 
 

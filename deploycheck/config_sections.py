@@ -163,8 +163,7 @@ class Slo(Section):
 
 
 class Baseline(Section):
-    """How much worse than before the deployment the service may get (the guide rolls back past +100 ms P95 or
-    +50 % errors)."""
+    """How much worse than before the deployment the service may get (the guide: +100 ms P95, +50 % errors)."""
 
     window: Duration = Field(default=900.0, description="how far back the baseline reaches", examples=["15m"])
     max_p95_increase_ms: Milliseconds = Field(default=100.0, description="allowed P95 rise (ms)", examples=[100])

@@ -290,6 +290,9 @@ Flag = Annotated[bool, _or_variable({"type": "boolean"}), Kind("true/false")]
 LatencyMs = Annotated[
     int, _integer(0, 60_000), _or_variable({"type": "integer", "minimum": 0, "maximum": 60_000}), Kind("milliseconds")
 ]
+RequestsPerSecond = Annotated[
+    int, _integer(0, 1000), _or_variable({"type": "integer", "minimum": 0, "maximum": 1000}), Kind("requests/s")
+]
 
 
 _CPU = re.compile(r"^(?P<number>\d+(\.\d+)?)(?P<milli>m)?$")

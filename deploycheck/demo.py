@@ -48,6 +48,8 @@ class RunningDemo:
 
 def command(demo: Demo, services: list[str] | None = None) -> list[str]:
     args = [sys.executable, "-m", "deploycheck_demo", "--latency-ms", str(demo.latency_ms), "--version", demo.version]
+    if demo.traffic_rps:
+        args += ["--traffic-rps", str(demo.traffic_rps)]
     for service, modes in demo.faults.items():
         if modes:
             args += ["--fault", f"{service}={','.join(modes)}"]

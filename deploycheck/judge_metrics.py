@@ -219,9 +219,11 @@ def resource(
     common["duration_ms"] = elapsed_ms
     if problem is not None:
         return Finding(Outcome.INCONCLUSIVE, f"no {what} figure{over}: {one_line(problem)}", **common)
-    if observed is None or not math.isfinite(observed):
-        found = "no figure" if observed is None else f"the figure is {_special(observed)}"
-        return Finding(Outcome.INCONCLUSIVE, f"{what}{over}: {found} to judge", observed=observed, **common)
+    if observed is None:
+        return Finding(Outcome.INCONCLUSIVE, f"no {what} figure{over}", **common)
+    if not math.isfinite(observed):
+        message = f"{what} is {_special(observed)}{over}: no figure to judge"
+        return Finding(Outcome.INCONCLUSIVE, message, observed=observed, **common)
     figure = _round_amount(observed, unit)
     outcome = Outcome.PASSED if figure <= limit else Outcome.FAILED
     message = f"{what} {_amount(figure, unit)}{over}, limit {_amount(limit, unit)}"

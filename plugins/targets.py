@@ -271,6 +271,9 @@ def _probe_fixture(probe: str) -> Any:
     if PROBES[probe].scope == "environment":
 
         def environment_evidence(request: pytest.FixtureRequest) -> Evidence:
+            run = request.config.stash[run_key]
+            if PROBES[probe].plan(run.configured, None, run.settings) is None:  # known without starting anything
+                pytest.skip(f"no `{PROBES[probe].section}` configured for {run.configured.name}")
             return _evidence(request, probe, None)
 
         return pytest.fixture(name=probe)(environment_evidence)

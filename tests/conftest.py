@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpcore  # noqa: F401  (see below)
+import httpx
 import pytest
 import yaml
 
@@ -30,7 +31,7 @@ DEFAULT_ENDPOINTS = {
 
 @pytest.fixture
 def start_demo() -> Iterator[Callable[..., demo_process.RunningDemo]]:
-    """Start `python -m demo` with the given services and fault modes; everything started is stopped after."""
+    """Start the demo with the given services, fault modes and self-traffic; everything started is stopped after."""
     started: list[demo_process.RunningDemo] = []
 
     def start(
@@ -38,12 +39,14 @@ def start_demo() -> Iterator[Callable[..., demo_process.RunningDemo]]:
         faults: dict[str, list[str]] | None = None,
         latency_ms: int = 0,
         version: str = "v2.3.1",
+        traffic_rps: int = 0,
     ) -> demo_process.RunningDemo:
         spec = Demo(
             services=services,
             latency_ms=latency_ms,
             version=version,
             faults={name: tuple(modes) for name, modes in (faults or {}).items()},
+            traffic_rps=traffic_rps,
         )
         running = demo_process.start(spec)
         started.append(running)
@@ -52,6 +55,11 @@ def start_demo() -> Iterator[Callable[..., demo_process.RunningDemo]]:
     yield start
     for running in started:
         running.stop()
+
+
+def set_faults(running: demo_process.RunningDemo, service: str, modes: list[str]) -> None:
+    """Switch a running demo service's fault modes (its admin server answers once the change is in effect)."""
+    httpx.post(f"{running.admin_url}/faults/{service}", json={"modes": modes}, timeout=5).raise_for_status()
 
 
 def write_environment(directory: Path, name: str, services: dict[str, dict[str, Any]], **top: Any) -> Path:
@@ -84,7 +92,8 @@ class SuiteRun:
         }
 
     def not_passed(self) -> dict[tuple[str, str], str]:
-        return {key: outcome for key, outcome in self.outcomes().items() if outcome != "passed"}
+        """The checks that failed or were inconclusive (skips are not judgements: see outcomes())."""
+        return {key: outcome for key, outcome in self.outcomes().items() if outcome not in ("passed", "skipped")}
 
 
 @pytest.fixture(params=[0, 2], ids=["serial", "xdist-2"])
@@ -124,7 +133,7 @@ def run_suite(pytester: pytest.Pytester) -> Callable[..., SuiteRun]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The end-to-end and cluster tests start processes: `-m "not slow"` leaves them out for a quick run."""
     for item in items:
-        if {"e2e", "cluster"} & set(item.path.parts):
+        if {"e2e", "cluster", "integration"} & set(item.path.parts):
             item.add_marker(pytest.mark.slow)
 
 

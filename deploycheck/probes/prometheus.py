@@ -353,7 +353,10 @@ def _query(client: _Client, request: PromQuery) -> tuple[PromSample, ...]:
 def _samples(result: Any) -> tuple[PromSample, ...]:
     """data.result of an instant query: a vector (a list of series), or a scalar ([time, "value"])."""
     if isinstance(result, list) and len(result) == 2 and isinstance(result[0], int | float):
-        return (PromSample({}, _number(result[1])),)
+        try:
+            return (PromSample({}, float(result[1])),)
+        except (TypeError, ValueError):  # a string result has the same shape
+            raise ProbeFailure(f"the query returns {str(result[1])[:40]!r}, not a number") from None
     if not isinstance(result, list):
         raise _NotPrometheus("data.result is neither a vector nor a scalar")
     return tuple(_sample(series) for series in result)

@@ -23,9 +23,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deploycheck.exposition import ExpositionError, Snapshot, parse_exposition
 from deploycheck.probes.base import Evidence
 from deploycheck.probes.http import (
     MASK,
@@ -37,6 +36,9 @@ from deploycheck.probes.http import (
     format_size,
     mask_url_password,
 )
+
+if TYPE_CHECKING:
+    from deploycheck.exposition import Snapshot
 
 # What Prometheus itself asks for when it scrapes in the text format (not OpenMetrics).
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
@@ -105,6 +107,9 @@ class ScrapeSession:
         return Evidence(request.describe(), value=value, error=error, elapsed_ms=elapsed_ms)
 
     async def _scrape(self, request: ScrapeRequest, which: str) -> Snapshot:
+        # Imported here: prometheus_client's parser is paid for only by runs that scrape.
+        from deploycheck.exposition import ExpositionError, parse_exposition
+
         headers = {"Accept": ACCEPT, **request.headers}  # the request's own headers win, as in the HTTP kind
         get = HttpRequest("GET", request.url, request.timeout_s, headers=headers, tls=request.tls)
         evidence = await self._http.fetch(get)

@@ -342,6 +342,21 @@ def test_metrics_openmetrics_when_asked(demo: Demo, http: httpx.Client) -> None:
     assert {"http_request_duration_seconds", "http_requests", "process_resident_memory_bytes"} <= names
 
 
+def test_client_gone_mid_request_is_499(demo: Demo, http: httpx.Client) -> None:
+    """A client that leaves before sending its body is no 500 of the service's, nor a traceback."""
+    gw = demo.url("api-gateway")
+    labels = dict(service="api-gateway", method="POST", route="/v1/auth/login", status="499")
+    before = metric_value(scrape(http, gw), "http_requests_total", **labels)
+    host, port = gw.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{")
+    deadline = time.monotonic() + 3
+    while metric_value(scrape(http, gw), "http_requests_total", **labels) == before:
+        assert time.monotonic() < deadline, "the abandoned request was not recorded as 499"
+        time.sleep(0.02)
+    assert "Traceback" not in demo.stderr()
+
+
 # --- background traffic --------------------------------------------------------------
 
 TRAFFIC_RPS = 20
