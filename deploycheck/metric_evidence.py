@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,7 +95,8 @@ class MetricSession:
             return await self._prometheus.fetch(request)
         started = time.perf_counter()
         if isinstance(request, TrafficRequest) and request.recorded is not None:
-            return Evidence(request.describe(), request.recorded, request.recorded.problem)
+            recorded = replace(request.recorded, source=request.describe())  # says where the figures come from
+            return Evidence(request.describe(), recorded, recorded.problem)
         if isinstance(request, TrafficRequest) and request.problem is not None:
             traffic = Traffic(None, None, None, request.window, request.describe(), 0.0, request.problem)
             return Evidence(request.describe(), traffic, request.problem)

@@ -424,3 +424,45 @@ def backfilled_prometheus(prometheus_launcher: Launcher) -> Callable[..., Promet
 def alertmanager_factory(prometheus_launcher: Launcher) -> Callable[[], AlertmanagerServer]:
     """start() -> AlertmanagerServer; pass its url to prometheus_factory(..., alertmanager=url)."""
     return prometheus_launcher.alertmanager
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# History, for backfilling
+
+HISTORY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def traffic_history(
+    service: str,
+    deployed_at: float,
+    start: float,
+    end: float,
+    latency_s: tuple[float, float] = (0.05, 0.25),
+    errors_per_step: tuple[int, int] = (0, 0),
+    step: int = 15,
+    requests_per_step: int = 10,
+) -> str:
+    """OpenMetrics of one service's traffic from `start` to `end`: the latency histogram and the request counter
+    (labelled by status), every request taking latency_s[0] before the deploy and latency_s[1] after, with
+    errors_per_step of each step's requests answered 500 (before, after)."""
+    labels = f'service="{service}",route="/v1/items",method="GET"'
+    bounds = (*map(str, HISTORY_BUCKETS), "+Inf")
+    histogram, counter = ["# TYPE http_request_duration_seconds histogram"], ["# TYPE http_requests counter"]
+    counts = [0] * len(bounds)
+    requests = {"200": 0, "500": 0}
+    seconds = 0.0
+    for at in range(int(start), int(end), step):
+        after = at >= deployed_at
+        latency, errors = latency_s[after], errors_per_step[after]
+        counts = [
+            count + (requests_per_step if latency <= float(bound) else 0)
+            for count, bound in zip(counts, bounds, strict=True)
+        ]
+        requests = {"200": requests["200"] + requests_per_step - errors, "500": requests["500"] + errors}
+        seconds += requests_per_step * latency
+        for bound, count in zip(bounds, counts, strict=True):
+            histogram.append(f'http_request_duration_seconds_bucket{{{labels},le="{bound}"}} {count} {at}')
+        histogram.append(f"http_request_duration_seconds_count{{{labels}}} {sum(requests.values())} {at}")
+        histogram.append(f"http_request_duration_seconds_sum{{{labels}}} {seconds} {at}")
+        counter += [f'http_requests_total{{{labels},status="{code}"}} {n} {at}' for code, n in requests.items()]
+    return "\n".join(histogram + counter) + "\n# EOF\n"

@@ -34,8 +34,10 @@ def test_local_runs_every_check_against_the_demo_and_writes_every_report(tmp_pat
     verdict = json.loads((tmp_path / "verdict.json").read_text())
     jsonschema.validate(verdict, schema())
     assert verdict["verdict"] == "PASS" and set(verdict["services"]) == {"api-gateway", "orders"}
-    # Every check ran: the version expected of the demo is the one it was started with.
-    assert verdict["counts"] == {"passed": 6, "failed": 0, "inconclusive": 0, "skipped": 0}
+    # Every check that applies ran, the metric checks too (from the demo's own /metrics), and the version expected
+    # of the demo is the one it was started with. Skipped: the baseline checks (no baseline) and the alerts (no
+    # Prometheus).
+    assert verdict["counts"] == {"passed": 14, "failed": 0, "inconclusive": 0, "skipped": 6}
     assert verdict["expected_version"] == "v2.3.1"
     assert "<testsuite" in (tmp_path / "junit.xml").read_text()
     assert "| api-gateway | PASS |" in (tmp_path / "summary.md").read_text()
@@ -45,7 +47,7 @@ def test_allure_results_carry_each_finding_and_its_target(tmp_path):
     smoke(tmp_path, "local", "orders", "--expected-version", "v0.0.1")
 
     results = [json.loads(path.read_text()) for path in (tmp_path / "allure-results").glob("*-result.json")]
-    assert len(results) == 3
+    assert len(results) == 10
     failed = next(result for result in results if result["status"] == "failed")
     labels = {(label["name"], label["value"]) for label in failed["labels"]}
     assert {("parentSuite", "local"), ("suite", "orders"), ("story", "version.matches_expected")} <= labels
@@ -100,7 +102,7 @@ def test_the_real_allure_tool_reads_the_results(tmp_path):
     assert generated.returncode == 0, generated.stdout + generated.stderr
 
     statistic = json.loads((report / "widgets" / "summary.json").read_text())["statistic"]
-    assert (statistic["total"], statistic["passed"], statistic["failed"]) == (3, 2, 1)
+    assert (statistic["total"], statistic["passed"], statistic["failed"], statistic["skipped"]) == (10, 6, 1, 3)
     cases = [json.loads(path.read_text()) for path in (report / "data" / "test-cases").glob("*.json")]
     failed = next(case for case in cases if case["status"] == "failed")
     assert "serves version v2.3.1, expected v0.0.1" in failed["statusMessage"]

@@ -40,6 +40,7 @@ from tests.prometheus_server import (
     ServerTls,
     launching,
     require,
+    traffic_history,
 )
 
 pytest_plugins = ["tests.prometheus_server", "tests.hostile_servers"]
@@ -60,7 +61,6 @@ groups:
         expr: vector(1)
         for: 1h
 """
-BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5)
 P95 = 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service="api"}[5m])))'
 
 
@@ -172,7 +172,7 @@ def test_a_bad_query_gives_prometheus_own_error(stack: Stack) -> None:
 def test_history_is_queried_at_a_past_time(backfilled_prometheus: Callable[..., PrometheusServer]) -> None:
     now = time.time()
     deployed_at = now - 20 * 60
-    prometheus = backfilled_prometheus(latency_history(deployed_at, start=now - 60 * 60, end=now - 60))
+    prometheus = backfilled_prometheus(traffic_history("api", deployed_at, start=now - 60 * 60, end=now - 60))
     before, after = fetch(
         PrometheusSession,
         PromQuery(prometheus.url, P95, deployed_at - 60, 5),
@@ -182,25 +182,6 @@ def test_history_is_queried_at_a_past_time(backfilled_prometheus: Callable[..., 
     assert before.value[0].value < 0.05 < 0.2 < after.value[0].value  # fast before the deploy, slow after
     recorded = datetime.fromisoformat(before.source["time"].replace("Z", "+00:00"))
     assert recorded.tzinfo == UTC and abs(recorded.timestamp() - (deployed_at - 60)) < 0.001
-
-
-def latency_history(deployed_at: float, start: float, end: float, step: int = 15) -> str:
-    """OpenMetrics of one service's latency histogram: 10 requests per step, 50 ms before the deploy, 250 ms after."""
-    labels = 'service="api",route="/v1/items",method="GET",status="200"'
-    lines = ["# TYPE http_request_duration_seconds histogram"]
-    counts = [0] * (len(BUCKETS) + 1)
-    requests, seconds = 0, 0.0
-    for at in range(int(start), int(end), step):
-        latency = 0.05 if at < deployed_at else 0.25
-        counts = [
-            count + (10 if latency <= bound else 0) for count, bound in zip(counts, (*BUCKETS, math.inf), strict=True)
-        ]
-        requests, seconds = requests + 10, seconds + 10 * latency
-        for bound, count in zip((*map(str, BUCKETS), "+Inf"), counts, strict=True):
-            lines.append(f'http_request_duration_seconds_bucket{{{labels},le="{bound}"}} {count} {at}')
-        lines.append(f"http_request_duration_seconds_count{{{labels}}} {requests} {at}")
-        lines.append(f"http_request_duration_seconds_sum{{{labels}}} {seconds} {at}")
-    return "\n".join(lines) + "\n# EOF\n"
 
 
 # ---------------------------------------------------------------------------------------------------------------

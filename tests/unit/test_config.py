@@ -569,7 +569,10 @@ def test_bad_urls(tmp_path, url, expected):
         ("demo: {faults: {web: [slow]}}", "demo.faults.web: not a demo service (the demo starts: api)"),
         ("demo: {services: [web]}", "demo.services[0]: no service 'web' in `services` (api)"),
         ("demo: {latency_ms: -5}", "demo.latency_ms: expected a whole number from 0 to 60000, found -5"),
-        ("demo: {latency: 5}", "demo.latency: unknown key (allowed here: services, latency_ms, version, faults, traffic_rps)"),
+        (
+            "demo: {latency: 5}",
+            "demo.latency: unknown key (allowed here: services, latency_ms, version, faults, traffic_rps)",
+        ),
         ("demo: [api]", "demo: expected a mapping, found a list"),
     ],
 )
