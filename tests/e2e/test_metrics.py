@@ -4,10 +4,14 @@ services, or from the services' own /metrics when there is none; each fault caug
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from tests.conftest import REPO, set_faults, write_environment
+from tests.prometheus_server import traffic_history
+
+pytest_plugins = ["tests.prometheus_server"]
 
 METRIC_CHECKS = ("latency.p95", "errors.rate")
 SCRAPED = {"metrics": {"scrape_interval": "2s"}, "slo": {"min_requests": 20}}
@@ -104,3 +108,106 @@ def test_local_runs_the_metric_checks_against_the_demo_for_real(run_suite):
 
     assert run.ret == 0, run.stdout
     assert metric_outcomes(run) == {(s, c): "passed" for s in ("api-gateway", "orders") for c in METRIC_CHECKS}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# From a real Prometheus
+
+ALERT_RULES = """
+groups:
+  - name: deploycheck-tests
+    rules:
+      - alert: HighErrorRate
+        expr: >
+          sum by (service) (rate(http_requests_total{status=~"5.."}[10s]))
+          / sum by (service) (rate(http_requests_total[10s])) > 0.05
+        for: 0s
+        labels: {severity: critical}
+"""
+FROM_PROMETHEUS = {"metrics": {"window": "10s"}, "slo": {"min_requests": 20}}
+
+
+def prometheus_environment(tmp_path, urls: dict[str, str], prometheus_url: str, **section):
+    services = {name: {"url": url, **FROM_PROMETHEUS, **section} for name, url in urls.items()}
+    return write_environment(
+        tmp_path / "environments", "staging", services, prometheus={"url": prometheus_url, "timeout": "5s"}
+    )
+
+
+def test_from_prometheus_errors_fail_the_rate_and_the_alert_the_healthy_service_passes(
+    start_demo, prometheus_factory, run_suite, tmp_path, workers
+):
+    running = start_demo("api-gateway", "orders", faults={"orders": ["errors"]}, traffic_rps=20)
+    prometheus = prometheus_factory(running.urls, rules=ALERT_RULES)
+    prometheus.wait_for('ALERTS{alertstate="firing",service="orders"}', timeout_s=60)
+    environments = prometheus_environment(tmp_path, running.urls, prometheus.url)
+    run = run_suite(environments, "--env", "staging", "-k", "p95 or rate or alerts", workers=workers)
+
+    assert run.ret == 1, run.stdout
+    assert run.not_passed() == {
+        ("orders", "errors.rate"): "failed",
+        ("orders", "alerts.no_critical_firing"): "failed",
+    }
+    judged = {key for key, outcome in run.outcomes().items() if outcome == "passed"}
+    assert judged == {
+        ("api-gateway", "latency.p95"),
+        ("api-gateway", "errors.rate"),
+        ("api-gateway", "alerts.no_critical_firing"),
+        ("orders", "latency.p95"),
+    }
+    findings = {f["check"]: f for f in run.verdict["services"]["orders"]["findings"]}
+    assert 'service="orders"' in findings["errors.rate"]["source"]["queries"]["errors"]["query"]
+    assert "HighErrorRate" in findings["alerts.no_critical_firing"]["message"]
+
+
+def test_a_prometheus_that_is_down_makes_the_metric_checks_inconclusive(
+    start_demo, prometheus_factory, run_suite, tmp_path
+):
+    running = start_demo("orders", traffic_rps=20)
+    prometheus = prometheus_factory(running.urls)
+    prometheus.stop()
+    environments = prometheus_environment(tmp_path, running.urls, prometheus.url)
+    run = run_suite(environments, "--env", "staging", "--expected-version", "v2.3.1")
+
+    assert run.ret == 6, run.stdout
+    assert run.verdict["verdict"] == "INCONCLUSIVE"
+    assert run.not_passed() == {
+        ("orders", "latency.p95"): "inconclusive",
+        ("orders", "errors.rate"): "inconclusive",
+        ("orders", "alerts.no_critical_firing"): "inconclusive",
+    }
+    assert all("connection refused" in reason for reason in run.verdict["reasons"])
+
+
+def test_slower_than_before_the_deploy_fails_the_baseline_while_the_slo_holds(
+    backfilled_prometheus, run_suite, tmp_path
+):
+    now = time.time()
+    deployed_at = now - 20 * 60
+    history = traffic_history("orders", deployed_at, now - 60 * 60, now - 15, latency_s=(0.05, 0.15))
+    prometheus = backfilled_prometheus(history)
+    baseline = {"baseline": {"window": "15m"}}
+    environments = prometheus_environment(tmp_path, {"orders": "http://127.0.0.1:9"}, prometheus.url, **baseline)
+    run = run_suite(environments, "--env", "staging", "--deployed-at", "20m", "-k", "p95 or rate")
+
+    assert run.ret == 1, run.stdout
+    assert run.outcomes() == {
+        ("orders", "latency.p95"): "passed",
+        ("orders", "latency.p95_vs_baseline"): "failed",
+        ("orders", "errors.rate"): "passed",
+        ("orders", "errors.rate_vs_baseline"): "passed",
+    }
+    finding = next(f for f in run.verdict["services"]["orders"]["findings"] if f["check"] == "latency.p95_vs_baseline")
+    assert finding["baseline"] < 50 < 150 < finding["observed"] < 200
+
+
+def test_a_baseline_needs_the_deploy_time(backfilled_prometheus, run_suite, tmp_path):
+    prometheus = backfilled_prometheus(traffic_history("orders", time.time() - 600, time.time() - 1200, time.time()))
+    environments = prometheus_environment(
+        tmp_path, {"orders": "http://127.0.0.1:9"}, prometheus.url, baseline={"window": "5m"}, metrics={"window": "10m"}
+    )
+    run = run_suite(environments, "--env", "staging", "-k", "vs_baseline")
+
+    assert run.ret == 6, run.stdout
+    assert set(run.not_passed().values()) == {"inconclusive"}
+    assert "give --deployed-at" in run.verdict["reasons"][0]
