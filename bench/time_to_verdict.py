@@ -29,13 +29,15 @@ from deploycheck import demo  # noqa: E402
 from deploycheck.config import Demo  # noqa: E402
 
 
-def environment_file(directory: Path, urls: dict[str, str]) -> None:
+def environment_file(directory: Path, urls: dict[str, str], prometheus: str | None = None) -> None:
     lines = [
         "environment: bench",
+        *([f"prometheus: {{url: '{prometheus}', timeout: 10s}}"] if prometheus else []),
         "defaults:",
         "  timeout: 5s",
         "  health: {path: /health, expect: {status: healthy}}",
         "  version: {path: /version, field: version}",
+        *(["  metrics: {window: 30s}", "  slo: {min_requests: 1}"] if prometheus else []),
         "services:",
     ]
     lines += [f"  {name}: {{url: '{url}'}}" for name, url in urls.items()]
@@ -74,12 +76,67 @@ def run_suite(directory: Path, extra: list[str], env: dict[str, str]) -> tuple[f
     return wall, waited, len(findings), completed.returncode
 
 
+def metrics_overhead(sizes: list[int], repeat: int) -> None:
+    """Health and version alone, then with the metric checks (P95, error rate, alerts) from a real Prometheus
+    scraping the demo: start-to-verdict, the Prometheus requests a run makes, and what the metric checks add."""
+    from tests.prometheus_server import launching  # the tests' real Prometheus, started on loopback
+
+    print(f"{'services':>8}  {'checks':<28} {'start-to-verdict':>16} {'Prometheus requests':>20} {'added':>8}")
+    for size in sizes:
+        names = [f"svc-{index:02d}" for index in range(size)]
+        running = demo.start(Demo(services=tuple(names), traffic_rps=2))
+        try:
+            with tempfile.TemporaryDirectory() as temporary, launching(Path(temporary)) as launcher:
+                directory = Path(temporary)
+                prometheus = launcher.prometheus(running.urls)
+                prometheus.wait_for("count(up == 1)", lambda result, size=size: _value(result) >= size, timeout_s=60)
+                environment_file(directory, running.urls, prometheus.url)
+                rows = {
+                    "health, version": ["-k", "liveness or matches_expected"],
+                    "+ P95, error rate, alerts": ["-k", "liveness or matches_expected or p95 or rate or alerts"],
+                }
+                walls: dict[str, float] = {}
+                for label, extra in rows.items():
+                    runs = [run_suite(directory, extra, dict(os.environ)) for _ in range(repeat)]
+                    asked = len(_prometheus_requests(directory / "verdict.json"))
+                    assert all(status == 0 for *_, status in runs), f"the suite did not pass: {label}"
+                    walls[label] = statistics.median(r[0] for r in runs)
+                    added = walls[label] - walls["health, version"]
+                    print(f"{size:>8}  {label:<28} {walls[label]:>15.2f}s {asked:>20.0f} {added:>7.2f}s", flush=True)
+        finally:
+            running.stop()
+
+
+def _prometheus_requests(verdict: Path) -> set[tuple[str, str]]:
+    """The distinct Prometheus requests behind a run's findings, read from its verdict."""
+    document = json.loads(verdict.read_text())
+    asked: set[tuple[str, str]] = set()
+    for body in document["services"].values():
+        for finding in body["findings"]:
+            source = finding["source"]
+            for query in (source.get("queries") or {}).values():
+                asked.add((query.get("query", ""), query.get("time") or ""))
+            if source.get("kind") == "prometheus" and "alerts" in source:
+                asked.add((source["url"], "alerts"))
+    return asked
+
+
+def _value(result: object) -> float:
+    """The number of a one-sample instant vector, as Prometheus's HTTP API returns it."""
+    samples = result if isinstance(result, list) else []
+    return float(samples[0]["value"][1]) if samples else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,10,50")
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--metrics", action="store_true", help="what the metric checks add, against a real Prometheus")
     options = parser.parse_args()
+    if options.metrics:
+        metrics_overhead([int(value) for value in options.sizes.split(",")], options.repeat)
+        return
 
     # The one-request-per-check mode runs first: its per-request times, measured one at a time, add up to the
     # sum a serial suite must wait; the concurrent modes' own request times overlap and are not comparable.

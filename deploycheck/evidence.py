@@ -123,6 +123,11 @@ class EvidenceStore:
 
     async def _gather_all(self, planned: Mapping[ProbeKey, tuple[Probe, Any]]) -> dict[ProbeKey, Evidence]:
         async with _sessions({probe.kind for probe, _ in planned.values()}) as sessions:
+            for kind, session in sessions.items():
+                # A kind that can ask for many things at once (one query for every service) sees them all first.
+                prepare = getattr(session, "prepare", None)
+                if prepare is not None:
+                    prepare([request for probe, request in planned.values() if probe.kind == kind])
             tasks = {
                 key: asyncio.ensure_future(self._gather_one(sessions[probe.kind], probe, request, key[0]))
                 for key, (probe, request) in planned.items()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -27,6 +28,8 @@ from deploycheck.probes.prometheus import PromAlertsRequest, PrometheusSession, 
 from deploycheck.probes.scrape import ScrapeRequest, ScrapeSession
 
 DEFAULT_METRICS = Metrics()
+BATCH_LABEL = "service"  # the label the default selector matches: services asked together are told apart by it
+_BATCHABLE = re.compile(r"[A-Za-z0-9_.:-]+")  # names that need no escaping in a PromQL regex
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -45,6 +48,11 @@ class TrafficRequest:
     problem: str | None = None  # known before asking anything: why this window cannot be measured
     recorded: Traffic | None = None  # figures recorded before the deploy (--baseline FILE): nothing to ask
     recorded_in: str | None = None
+    # Services whose series differ only by their `service` label are asked together, in one query per figure
+    # (`sum by (service)`): `together` says which requests may share, `member` is this one's label value.
+    together: tuple[Any, ...] | None = None
+    member: str | None = None
+    seconds: float = 0.0
 
     def describe(self) -> dict[str, Any]:
         if self.recorded is not None:
@@ -78,10 +86,40 @@ class UsageRequest:
         return {"kind": "prometheus", "queries": {name: query.describe() for name, query in self.queries.items()}}
 
 
+class _Together:
+    """The requests of one batch: asked once, on the first member's demand, for all of them."""
+
+    def __init__(self, members: list[TrafficRequest]) -> None:
+        self.members = members
+        self._asked: asyncio.Future[dict[str, Evidence]] | None = None
+
+    async def answers(self, prometheus: PrometheusSession) -> dict[str, Evidence]:
+        if self._asked is None:
+            self._asked = asyncio.ensure_future(self._ask(prometheus))
+        return await asyncio.shield(self._asked)
+
+    async def _ask(self, prometheus: PrometheusSession) -> dict[str, Evidence]:
+        first = self.members[0]
+        alternation = "|".join(sorted({member.member or "" for member in self.members}))
+        texts = traffic_queries(first.metrics, f'{BATCH_LABEL}=~"{alternation}"', first.seconds, by=BATCH_LABEL)
+        names = list(texts)
+        answers = await asyncio.gather(*(prometheus.fetch(replace(first.queries[n], query=texts[n])) for n in names))
+        return dict(zip(names, answers, strict=True))
+
+
 class MetricSession:
     """The composite kind: gathers a TrafficRequest or a UsageRequest with the Prometheus and scrape kinds."""
 
+    def prepare(self, requests: list[Any]) -> None:
+        """Group the traffic requests that can be asked together (see TrafficRequest.together)."""
+        groups: dict[tuple[Any, ...], list[TrafficRequest]] = {}
+        for request in requests:
+            if isinstance(request, TrafficRequest) and request.together is not None:
+                groups.setdefault(request.together, []).append(request)
+        self._together = {key: _Together(members) for key, members in groups.items() if len(members) > 1}
+
     async def __aenter__(self) -> MetricSession:
+        self._together = {}
         self._stack = AsyncExitStack()
         self._prometheus = await self._stack.enter_async_context(PrometheusSession())
         self._scrape = await self._stack.enter_async_context(ScrapeSession())
@@ -100,13 +138,16 @@ class MetricSession:
         if isinstance(request, TrafficRequest) and request.problem is not None:
             traffic = Traffic(None, None, None, request.window, request.describe(), 0.0, request.problem)
             return Evidence(request.describe(), traffic, request.problem)
+        batch = self._together.get(getattr(request, "together", None))  # type: ignore[arg-type]
         if request.scrape is not None:
             evidence = await self._scrape.fetch(request.scrape)
             value = self._from_scrapes(request, evidence)
+        elif batch is not None:
+            value = self._from_queries(request, await batch.answers(self._prometheus), member=request.member)
         else:
             names = list(request.queries)
-            answers = await asyncio.gather(*(self._prometheus.fetch(request.queries[name]) for name in names))
-            value = self._from_queries(request, dict(zip(names, answers, strict=True)))
+            asked = await asyncio.gather(*(self._prometheus.fetch(request.queries[name]) for name in names))
+            value = self._from_queries(request, dict(zip(names, asked, strict=True)))
         elapsed = round((time.perf_counter() - started) * 1000, 1)
         return Evidence(request.describe(), value, getattr(value, "problem", None), elapsed)
 
@@ -129,24 +170,28 @@ class MetricSession:
         return Usage(cores, max(memory) if memory else None, request.window, source, problem)
 
     @staticmethod
-    def _from_queries(request: Any, answers: Mapping[str, Evidence]) -> Traffic | Usage:
-        source = request.describe()
+    def _from_queries(request: Any, answers: Mapping[str, Evidence], member: str | None = None) -> Traffic | Usage:
+        if member is None:
+            source = request.describe()
+        else:  # what was really asked: the query of all services, and which of its series is this one's
+            source = {"kind": "prometheus", "queries": {n: a.source for n, a in answers.items()}, BATCH_LABEL: member}
         problems = [f"{name}: {answer.error}" for name, answer in answers.items() if answer.error]
         problem = problems[0] if problems else None
-        values = {name: _single(answer) for name, answer in answers.items()}
+        values = {name: _single(answer, member) for name, answer in answers.items()}
         if isinstance(request, TrafficRequest):
             requests, errors = values.get("requests"), values.get("errors")
             if problem is None and requests is None:
-                problem = f"no series match {request.queries['requests'].query}"
+                asked = answers["requests"].source.get("query", "")
+                problem = f"no series match {asked}" + (f" for {BATCH_LABEL}={member!r}" if member else "")
             if requests is not None and errors is None:
                 errors = 0.0  # no series with an error status: none happened
             return Traffic(requests, errors, values.get("p95"), request.window, source, 0.0, problem)
         return Usage(values.get("cpu"), values.get("memory"), request.window, source, problem)
 
 
-def _single(evidence: Evidence) -> float | None:
-    """The one number a `sum(...)` query answers; None when it matched no series."""
-    samples = evidence.value or ()
+def _single(evidence: Evidence, member: str | None = None) -> float | None:
+    """The one number a `sum(...)` query answers (for a batch: the member's series); None when nothing matched."""
+    samples = [s for s in evidence.value or () if member is None or s.labels.get(BATCH_LABEL) == member]
     return float(samples[0].value) if samples else None
 
 
@@ -184,15 +229,18 @@ def prom_query(api: HttpApi, query: str, at: float | None) -> PromQuery:
     return PromQuery(api.url, query, at, api.timeout, dict(api.headers), token, basic, tls)
 
 
-def traffic_queries(metrics: Metrics, matchers: str, seconds: float) -> dict[str, str]:
-    """PromQL of one window: P95 from the histogram, requests and errors from the counter."""
+def traffic_queries(metrics: Metrics, matchers: str, seconds: float, by: str | None = None) -> dict[str, str]:
+    """PromQL of one window: P95 from the histogram, requests and errors from the counter (per `by` label, for
+    several services at once)."""
     window = _range(seconds)
     errors = ",".join(filter(None, [matchers, f'{metrics.status_label}=~"{metrics.error_status}"']))
     bucket = f"{metrics.latency_histogram}_bucket"
+    per = f" by ({by})" if by else ""
+    buckets_per = f"le, {by}" if by else "le"
     return {
-        "p95": f"histogram_quantile(0.95, sum by (le) (rate({bucket}{{{matchers}}}[{window}])))",
-        "requests": f"sum(increase({metrics.requests_counter}{{{matchers}}}[{window}]))",
-        "errors": f"sum(increase({metrics.requests_counter}{{{errors}}}[{window}]))",
+        "p95": f"histogram_quantile(0.95, sum by ({buckets_per}) (rate({bucket}{{{matchers}}}[{window}])))",
+        "requests": f"sum{per} (increase({metrics.requests_counter}{{{matchers}}}[{window}]))",
+        "errors": f"sum{per} (increase({metrics.requests_counter}{{{errors}}}[{window}]))",
     }
 
 
@@ -266,11 +314,19 @@ def _prometheus_traffic(environment: Environment, service: Service, seconds: flo
     assert api is not None  # uses_prometheus
     metrics = metrics_of(service)
     queries = traffic_queries(metrics, selector(environment, service), seconds)
+    # With the default selector, the series differ from other services' only by their `service` label.
+    together = None
+    if metrics.selector is None and _BATCHABLE.fullmatch(service.name):
+        shape = (metrics.latency_histogram, metrics.requests_counter, metrics.status_label, metrics.error_status)
+        together = (id(api), *shape, seconds, end)
     return TrafficRequest(
         window_text(seconds, end),
         {name: prom_query(api, query, end) for name, query in queries.items()},
         metrics=metrics,
         timeout_s=api.timeout,
+        together=together,
+        member=service.name,
+        seconds=seconds,
     )
 
 

@@ -156,7 +156,9 @@ def test_from_prometheus_errors_fail_the_rate_and_the_alert_the_healthy_service_
         ("orders", "latency.p95"),
     }
     findings = {f["check"]: f for f in run.verdict["services"]["orders"]["findings"]}
-    assert 'service="orders"' in findings["errors.rate"]["source"]["queries"]["errors"]["query"]
+    # Both services were asked in one query per figure, told apart by their `service` label.
+    source = findings["errors.rate"]["source"]
+    assert "sum by (service)" in source["queries"]["errors"]["query"] and source["service"] == "orders"
     assert "HighErrorRate" in findings["alerts.no_critical_firing"]["message"]
 
 
