@@ -41,8 +41,8 @@ def _restart_command(config: pytest.Config) -> list[str] | None:
     invoked = list(config.invocation_params.args)
     if (
         os.environ.get(RESTARTED)
-        or os.environ.get("PYTEST_XDIST_WORKER")
-        or invoked != sys.argv[1:]  # pytest.main() inside another program: never replace that program
+        # pytest.main() inside another program, or an xdist worker (started by execnet): never replace the process
+        or invoked != sys.argv[1:]
         or namespace.inifilename
         or namespace.rootdir
     ):
