@@ -76,6 +76,7 @@ class RunReport:
     not_judged: Sequence[Mapping[str, Any]] = ()  # configured sections no check of this run judged
     stopped: tuple[int, str] | None = None  # pytest's own exit status and why, when the run did not finish
     warnings: Sequence[str] = ()  # what weakens the evidence without deciding anything (TLS checks off)
+    watch: Mapping[str, Any] | None = None  # the rounds of --watch
 
     @property
     def verdict(self) -> Verdict:
@@ -118,6 +119,7 @@ class RunReport:
             "environment_checks": _group(self.environment_findings, optional=True),
             "not_judged": [dict(item) for item in self.not_judged],
             "warnings": list(self.warnings),
+            "watch": dict(self.watch) if self.watch is not None else None,
             "actions": [],
         }
 

@@ -90,6 +90,21 @@ OPTIONS = (
         action="store_true",
     ),
     OptionSpec(
+        "--watch",
+        "DEPLOYCHECK_WATCH",
+        "After the checks, judge the metric rules again every --interval for this long (e.g. 60m); stop at once "
+        "with FAIL when a rule breaks more often than --failure-limit allows",
+        metavar="DURATION",
+    ),
+    OptionSpec("--interval", "DEPLOYCHECK_INTERVAL", "Time between the rounds of --watch", "60s", metavar="DURATION"),
+    OptionSpec(
+        "--failure-limit",
+        "DEPLOYCHECK_FAILURE_LIMIT",
+        "Breaches of one rule that --watch tolerates before it fails (default 0: the first)",
+        "0",
+        metavar="N",
+    ),
+    OptionSpec(
         "--timeout",
         "DEPLOYCHECK_TIMEOUT",
         "Per-request timeout, overriding the configuration (e.g. 5s)",
@@ -145,6 +160,9 @@ class Settings:
     deployed_at: float | None  # unix seconds
     baseline_file: Path | None
     record_baseline: bool
+    watch_s: float  # 0: no watch
+    interval_s: float
+    failure_limit: int
     timeout_s: float | None
     environments_dir: Path
     verdict_file: Path
@@ -198,6 +216,13 @@ def resolve(config: pytest.Config) -> Settings:
     if wait_ready > MAX_WAIT_READY_S:
         raise pytest.UsageError(f"--wait-ready (from {origins['--wait-ready']}): at most 1h, got {wait_ready:g}s")
 
+    watch_s, interval_s = duration("--watch") or 0.0, duration("--interval") or 60.0
+    if watch_s and not 1.0 <= interval_s <= watch_s:
+        raise pytest.UsageError(
+            f"--interval (from {origins['--interval']}): {interval_s:g}s; it must be at least 1s and at most the "
+            f"--watch of {watch_s:g}s"
+        )
+
     def path(flag: str) -> Path:
         # Paths typed by the user are relative to where they ran pytest; configured ones to the project.
         typed = origins[flag] == flag or origins[flag].startswith("$")
@@ -211,6 +236,9 @@ def resolve(config: pytest.Config) -> Settings:
         deployed_at=_deployed_at(values["--deployed-at"], origins["--deployed-at"]),
         baseline_file=path("--baseline") if values["--baseline"] else None,
         record_baseline=bool(values["--record-baseline"]),
+        watch_s=watch_s,
+        interval_s=interval_s,
+        failure_limit=_count(values["--failure-limit"], origins["--failure-limit"]),
         timeout_s=duration("--timeout", parse_timeout),
         environments_dir=path("--environments-dir"),
         verdict_file=path("--verdict-file"),
@@ -218,6 +246,13 @@ def resolve(config: pytest.Config) -> Settings:
         list_services=bool(values["--list-services"]),
         origins=tuple(origins.items()),
     )
+
+
+def _count(value: Any, origin: str) -> int:
+    text = str(value).strip()
+    if not text.isdigit():
+        raise pytest.UsageError(f"--failure-limit (from {origin}): expected a whole number, 0 or more, got {text!r}")
+    return int(text)
 
 
 def _deployed_at(value: str | None, origin: str, now: float | None = None) -> float | None:

@@ -16,6 +16,7 @@ pytest_plugins = [
     "deploycheck_plugins.outputs",
     "deploycheck_plugins.baseline",
     "deploycheck_plugins.verdict",
+    "deploycheck_plugins.watch",
 ]
 
 

@@ -62,6 +62,15 @@ class VerdictCollector:
         self.judged: set[tuple[str | None, str]] = set()  # (service, section) a check that ran has judged
         self._phases: dict[str, list[pytest.TestReport]] = defaultdict(list)
         self.document: dict[str, Any] | None = None
+        self.watched: dict[str, Any] | None = None  # the rounds of --watch, when it ran
+
+    def add_watch(self, result: Any) -> None:
+        """The rounds of --watch, and one finding per watched rule (redacted like every other finding)."""
+        for (service, _), finding in result.final().items():
+            self.findings.setdefault(service, []).append(
+                Finding.from_dict(self.redact.scrub_document(finding.to_dict()))
+            )
+        self.watched = self.redact.scrub_document(result.to_json())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._phases[report.nodeid].append(report)
@@ -122,6 +131,7 @@ class VerdictCollector:
             environment_findings=self.findings.get(None, []),
             not_judged=self._not_judged(),
             stopped=stopped,
+            watch=self.watched,
             warnings=[
                 f"{name}: TLS certificates are not verified (tls.verify: false): its answers could come from anyone"
                 for name, service in self.environment.services.items()

@@ -4,6 +4,8 @@ services, or from the services' own /metrics when there is none; each fault caug
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -213,3 +215,62 @@ def test_a_baseline_needs_the_deploy_time(backfilled_prometheus, run_suite, tmp_
     assert run.ret == 6, run.stdout
     assert set(run.not_passed().values()) == {"inconclusive"}
     assert "give --deployed-at" in run.verdict["reasons"][0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Watch mode
+
+
+def watch_run(environments, tmp_path, *args: str, on_watch=None):
+    """Run the suite with --watch as a pipeline would; `on_watch` is called once the watch has begun."""
+    verdict = tmp_path / "verdict.json"
+    command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO), "-p",
+               "no:randomly", "--environments-dir", str(environments), "--env", "staging", "--verdict-file",
+               str(verdict), "--summary-file", str(tmp_path / "summary.md"), *args, str(REPO / "checks")]  # fmt: skip
+    started = time.monotonic()
+    output = []
+    with subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                output.append(line)
+                if on_watch is not None and "deploycheck watch:" in line:
+                    on_watch()
+            process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    return process.returncode, "".join(output), json.loads(verdict.read_text()), time.monotonic() - started
+
+
+def test_watch_stops_at_once_when_a_fault_appears_halfway(demo_with_traffic, tmp_path):
+    environments, running = demo_with_traffic(metrics={"scrape_interval": "1s"}, slo={"min_requests": 10})
+    status, output, verdict, took = watch_run(
+        environments, tmp_path, "-k", "p95 or rate", "--watch", "60s", "--interval", "2s",
+        on_watch=lambda: set_faults(running, "orders", ["slow"]),
+    )  # fmt: skip
+
+    assert status == 1, output
+    assert took < 30  # stopped at the first breach, long before the 60 s watch was over
+    assert verdict["watch"]["stopped_early"] is True
+    findings = {(s, f["check"]): f for s, body in verdict["services"].items() for f in body["findings"]}
+    assert findings[("orders", "latency.p95")]["outcome"] == "passed"  # before the fault
+    assert findings[("orders", "watch.latency.p95")]["outcome"] == "failed"
+    assert findings[("api-gateway", "watch.latency.p95")]["outcome"] == "passed"
+    assert "broken in 1 of" in findings[("orders", "watch.latency.p95")]["message"]
+    assert "round 1 (" in output and "latency.p95" in output
+
+
+def test_watch_of_healthy_services_passes_with_every_round_in_the_verdict(demo_with_traffic, tmp_path):
+    environments, _ = demo_with_traffic(metrics={"scrape_interval": "1s"}, slo={"min_requests": 10})
+    status, output, verdict, _ = watch_run(
+        environments, tmp_path, "-k", "p95 or rate", "--watch", "6s", "--interval", "2s", "-n", "2"
+    )
+
+    assert status == 0, output
+    assert [round_["round"] for round_ in verdict["watch"]["rounds"]] == [1, 2, 3]
+    assert verdict["watch"]["stopped_early"] is False
+    watched = {f["check"] for body in verdict["services"].values() for f in body["findings"] if "watch" in f["check"]}
+    assert watched == {"watch.latency.p95", "watch.errors.rate"}

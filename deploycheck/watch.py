@@ -1,0 +1,134 @@
+"""Watch mode: after the run, the metric rules again every interval until the watch is over, and stop at once
+when a deciding rule is broken more often than the failure limit allows (the guide watches for an hour, but rolls
+back at the first sustained breach, not at the end).
+
+Each round gathers the services' traffic afresh, as of that round's time, and judges it with the same rules as
+the checks (metric_rules). The baseline does not move, so it is gathered once. Free of pytest: the plugin prints
+the rounds and puts them in the verdict."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from deploycheck.config import Environment
+from deploycheck.evidence import EvidenceStore, GatherSettings
+from deploycheck.findings import Finding, Outcome
+from deploycheck.metric_rules import RULES
+
+WatchKey = tuple[str, str]  # (service, check id)
+
+
+@dataclass(frozen=True)
+class Round:
+    number: int
+    at: float  # unix seconds: the time the round's figures are as of
+    findings: dict[WatchKey, Finding]
+
+
+@dataclass
+class WatchResult:
+    duration_s: float
+    interval_s: float
+    failure_limit: int
+    rounds: list[Round] = field(default_factory=list)
+    breaches: Counter[WatchKey] = field(default_factory=Counter)
+    stopped_early: bool = False
+
+    def final(self) -> dict[WatchKey, Finding]:
+        """One finding per watched rule: failed past the limit, inconclusive if a round could not judge, else passed."""
+        results: dict[WatchKey, Finding] = {}
+        for key in dict.fromkeys(key for round_ in self.rounds for key in round_.findings):
+            seen = [round_.findings[key] for round_ in self.rounds if key in round_.findings]
+            last = seen[-1]
+            broken = self.breaches[key]
+            tally = f"broken in {broken} of {len(seen)} rounds (failure limit {self.failure_limit})"
+            if broken > self.failure_limit:
+                failing = next(finding for finding in reversed(seen) if finding.outcome is Outcome.FAILED)
+                outcome, message = Outcome.FAILED, f"{tally}; last breach: {failing.message}"
+            elif any(finding.outcome is Outcome.INCONCLUSIVE for finding in seen):
+                outcome, message = Outcome.INCONCLUSIVE, f"{tally}; not judged in every round: {last.message}"
+            else:
+                outcome, message = Outcome.PASSED, f"{tally}; last round: {last.message}"
+            results[key] = last.but(outcome=outcome, message=message, check=f"watch.{key[1]}", samples=len(seen))
+        return results
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "duration_s": self.duration_s,
+            "interval_s": self.interval_s,
+            "failure_limit": self.failure_limit,
+            "stopped_early": self.stopped_early,
+            "rounds": [{"round": r.number, "at": r.at, "results": _results(r)} for r in self.rounds],
+        }
+
+
+def _results(round_: Round) -> list[dict[str, Any]]:
+    return [
+        {"service": service, "check": check, "outcome": f.outcome.value, "observed": f.observed, "message": f.message}
+        for (service, check), f in round_.findings.items()
+    ]
+
+
+def watch(
+    environment: Environment,
+    settings: GatherSettings,
+    duration_s: float,
+    interval_s: float,
+    failure_limit: int,
+    on_round: Callable[[Round, WatchResult], None],
+    started_at: float | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> WatchResult:
+    """Rounds at started_at + k * interval_s (k >= 1) while within duration_s of started_at."""
+    result = WatchResult(duration_s, interval_s, failure_limit)
+    start = clock() if started_at is None else started_at
+    watched = [name for name, service in environment.services.items() if service.metrics is not None]
+    baseline: dict[str, Any] = {}
+    number = 0
+    while True:
+        number += 1
+        due = start + number * interval_s
+        if due > start + duration_s:
+            return result
+        sleep(max(0.0, due - clock()))
+        store = EvidenceStore(environment, replace(settings, now=clock()))
+        wanted = [(name, "traffic") for name in watched]
+        wanted += [(name, "baseline_traffic") for name in watched if name not in baseline]
+        store.prefetch(wanted)
+        baseline.update({name: _value(store, name, "baseline_traffic") for name in watched if name not in baseline})
+        round_ = Round(number, store.settings.now, _judge(environment, watched, store, baseline))
+        result.rounds.append(round_)
+        for key, finding in round_.findings.items():
+            if finding.outcome is Outcome.FAILED and finding.deciding:
+                result.breaches[key] += 1
+        on_round(round_, result)
+        if any(count > failure_limit for count in result.breaches.values()):
+            result.stopped_early = True
+            return result
+
+
+def _judge(
+    environment: Environment, watched: list[str], store: EvidenceStore, baseline: dict[str, Any]
+) -> dict[WatchKey, Finding]:
+    findings: dict[WatchKey, Finding] = {}
+    for name in watched:
+        service = environment.services[name]
+        traffic = _value(store, name, "traffic")
+        for check, (rule, needs_baseline) in RULES.items():
+            if needs_baseline and (service.baseline is None or baseline.get(name) is None):
+                continue
+            finding = rule(service, traffic, baseline.get(name))
+            findings[(name, check)] = finding.but(check=check, service=name, severity=service.severity_of(check))
+    return findings
+
+
+def _value(store: EvidenceStore, service: str, probe: str) -> Any:
+    try:
+        return store.get(service, probe).value
+    except LookupError:  # not configured for this service
+        return None
