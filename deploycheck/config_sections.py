@@ -133,10 +133,11 @@ class Notifications(Section):
 class Metrics(Section):
     """Which series are the service's traffic, and where they are read: Prometheus, or the service's own /metrics."""
 
-    source: Literal["auto", "prometheus", "scrape"] = Field(
+    source: Literal["auto", "prometheus", "scrape", "sample"] = Field(
         default="auto",
-        description="`prometheus` (the environment's), `scrape` (the service's own `path`, scraped twice), or `auto`: "
-        "Prometheus when the environment configures it, else a scrape",
+        description="`prometheus` (the environment's), `scrape` (the service's own `path`, scraped twice), `sample` "
+        "(the suite times `sample_requests` requests to `sample_path` itself), or `auto`: Prometheus when the "
+        "environment configures it, else a scrape",
     )
     selector: Text | None = Field(
         default=None,
@@ -152,6 +153,8 @@ class Metrics(Section):
     scrape_interval: Duration = Field(
         default=5.0, description="time between the two scrapes of `path`", examples=["5s"]
     )
+    sample_path: Text = Field(default="/", description="the endpoint `sample` times (a cheap, safe GET)")
+    sample_requests: Count = Field(default=50, description="how many requests `sample` sends", examples=[50])
 
 
 class Slo(Section):

@@ -20,14 +20,15 @@ from typing import Any
 
 from deploycheck.config import Environment, Service
 from deploycheck.config_sections import HttpApi, Metrics
-from deploycheck.evidence import KINDS, GatherSettings, Probe, register, tls_options
+from deploycheck.evidence import KINDS, GatherSettings, Probe, http_get, register, tls_options
 from deploycheck.metrics import Traffic, traffic_from_scrapes
 from deploycheck.probes.base import Evidence
-from deploycheck.probes.http import TlsOptions
+from deploycheck.probes.http import HttpRequest, HttpSession, TlsOptions
 from deploycheck.probes.prometheus import PromAlertsRequest, PrometheusSession, PromQuery
 from deploycheck.probes.scrape import ScrapeRequest, ScrapeSession
 
 DEFAULT_METRICS = Metrics()
+SAMPLE_CONCURRENCY = 5  # the suite's own timed requests in flight at once: a light touch on a live service
 BATCH_LABEL = "service"  # the label the default selector matches: services asked together are told apart by it
 _BATCHABLE = re.compile(r"[A-Za-z0-9_.:-]+")  # names that need no escaping in a PromQL regex
 
@@ -53,10 +54,14 @@ class TrafficRequest:
     together: tuple[Any, ...] | None = None
     member: str | None = None
     seconds: float = 0.0
+    sample: tuple[HttpRequest, ...] = ()  # requests the suite times itself (source `sample`)
 
     def describe(self) -> dict[str, Any]:
         if self.recorded is not None:
             return {"kind": "baseline-file", "file": self.recorded_in, "recorded": self.recorded.source}
+        if self.sample:
+            first = self.sample[0].describe()
+            return {"kind": "sample", "method": first["method"], "url": first["url"], "requests": len(self.sample)}
         if self.scrape is not None:
             return self.scrape.describe()
         return {"kind": "prometheus", "queries": {name: query.describe() for name, query in self.queries.items()}}
@@ -123,6 +128,7 @@ class MetricSession:
         self._stack = AsyncExitStack()
         self._prometheus = await self._stack.enter_async_context(PrometheusSession())
         self._scrape = await self._stack.enter_async_context(ScrapeSession())
+        self._http = await self._stack.enter_async_context(HttpSession())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -139,7 +145,10 @@ class MetricSession:
             traffic = Traffic(None, None, None, request.window, request.describe(), 0.0, request.problem)
             return Evidence(request.describe(), traffic, request.problem)
         batch = self._together.get(getattr(request, "together", None))  # type: ignore[arg-type]
-        if request.scrape is not None:
+        value: Traffic | Usage
+        if isinstance(request, TrafficRequest) and request.sample:
+            value = await self._timed(request)
+        elif request.scrape is not None:
             evidence = await self._scrape.fetch(request.scrape)
             value = self._from_scrapes(request, evidence)
         elif batch is not None:
@@ -150,6 +159,25 @@ class MetricSession:
             value = self._from_queries(request, dict(zip(names, asked, strict=True)))
         elapsed = round((time.perf_counter() - started) * 1000, 1)
         return Evidence(request.describe(), value, getattr(value, "problem", None), elapsed)
+
+    async def _timed(self, request: TrafficRequest) -> Traffic:
+        """The suite's own requests, a few at a time: their latencies and how many failed."""
+        in_flight = asyncio.Semaphore(SAMPLE_CONCURRENCY)
+
+        async def one(http_request: HttpRequest) -> Evidence:
+            async with in_flight:
+                return await self._http.fetch(http_request)
+
+        answers = await asyncio.gather(*(one(http_request) for http_request in request.sample))
+        errors = sum(
+            1
+            for answer in answers
+            if answer.value is None or re.fullmatch(request.metrics.error_status, str(answer.value.status))
+        )
+        latencies = sorted(answer.elapsed_ms / 1000 for answer in answers if answer.value is not None)
+        # Nearest rank: the smallest latency that 95 % of the answers do not exceed.
+        p95 = latencies[max(math.ceil(0.95 * len(latencies)) - 1, 0)] if latencies else None
+        return Traffic(float(len(answers)), float(errors), p95, request.window, request.describe())
 
     @staticmethod
     def _from_scrapes(request: Any, evidence: Evidence) -> Traffic | Usage:
@@ -282,6 +310,11 @@ def plan_traffic(environment: Environment, service: Service | None, settings: Ga
     if service is None or service.metrics is None:
         return None
     metrics = metrics_of(service)
+    if metrics.source == "sample":
+        window = f"{metrics.sample_requests} requests to {metrics.sample_path}, sent by the suite"
+        sample = tuple(http_get(service, metrics.sample_path) for _ in range(metrics.sample_requests))
+        bound = service.timeout_s * (metrics.sample_requests / SAMPLE_CONCURRENCY + 1)
+        return TrafficRequest(window, metrics=metrics, timeout_s=bound, sample=sample)
     if not uses_prometheus(environment, service):
         window = f"{metrics.scrape_interval:g}s between two scrapes of {metrics.path}"
         return TrafficRequest(window, scrape=scrape_request(service), metrics=metrics, timeout_s=_scrape_bound(service))

@@ -274,3 +274,17 @@ def test_watch_of_healthy_services_passes_with_every_round_in_the_verdict(demo_w
     assert verdict["watch"]["stopped_early"] is False
     watched = {f["check"] for body in verdict["services"].values() for f in body["findings"] if "watch" in f["check"]}
     assert watched == {"watch.latency.p95", "watch.errors.rate"}
+
+
+def test_without_any_metrics_the_suite_times_its_own_requests(start_demo, run_suite, tmp_path, workers):
+    running = start_demo("api-gateway", "orders", faults={"orders": ["slow"]})
+    sample = {"metrics": {"source": "sample", "sample_path": "/v1/items", "sample_requests": 30}}
+    services = {name: {"url": url, **sample, "slo": {"min_requests": 20}} for name, url in running.urls.items()}
+    environments = write_environment(tmp_path / "environments", "staging", services)
+    run = run_suite(environments, "--env", "staging", "-k", "p95 or rate", workers=workers)
+
+    assert run.ret == 1, run.stdout
+    assert run.not_passed() == {("orders", "latency.p95"): "failed"}
+    finding = next(f for f in run.verdict["services"]["orders"]["findings"] if f["check"] == "latency.p95")
+    assert finding["source"]["kind"] == "sample" and finding["samples"] == 30
+    assert finding["observed"] > 400  # the slow fault adds 400 ms to every API request
