@@ -6,16 +6,16 @@ from deploycheck import judge_metrics
 
 
 def test_cpu(target, usage, verify):
-    limit = target.require("resources").max_cpu
-    if limit is None:
-        pytest.skip(f"{target.id}: no `resources.max_cpu` configured")
-    figures = usage.value
-    verify(judge_metrics.resource("cpu", figures.cpu_cores, limit, "cores", figures.source, figures.problem))
+    verify(within(target, usage, "cpu", "max_cpu", usage.value.cpu_cores, "cores"))
 
 
 def test_memory(target, usage, verify):
-    limit = target.require("resources").max_memory
+    verify(within(target, usage, "memory", "max_memory", usage.value.memory_bytes, "bytes"))
+
+
+def within(target, usage, kind, limit_key, observed, unit):
+    """The usage figure against `resources.<limit_key>`; a limit not configured skips the check."""
+    limit = getattr(target.require("resources"), limit_key)
     if limit is None:
-        pytest.skip(f"{target.id}: no `resources.max_memory` configured")
-    figures = usage.value
-    verify(judge_metrics.resource("memory", figures.memory_bytes, limit, "bytes", figures.source, figures.problem))
+        pytest.skip(f"{target.id}: no `resources.{limit_key}` configured")
+    return judge_metrics.resource(kind, observed, limit, unit, usage.value.source, usage.value.problem)
