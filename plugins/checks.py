@@ -61,6 +61,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             severity = "critical"
         scope = {"service": service, "check": check, "severity": severity, "sections": _sections_read(item, service)}
         item.user_properties.append((SCOPE_PROPERTY, scope))
+        missing = _unconfigured(environment, item, service)
+        if missing:
+            # Known now: skipped at setup with the reason, without setting up its fixtures (cheap at scale).
+            item.add_marker(
+                pytest.mark.skip(reason=f"{environment.name}/{service}: no `{missing}` configured for this service")
+            )
+
+
+def _unconfigured(environment: Any, item: pytest.Item, service: str | None) -> str | None:
+    """The first section a service-level probe of the check needs that the service does not configure."""
+    if service is None:
+        return None
+    for probe in (PROBES[name] for name in probes_of(item)):
+        if probe.scope == "service" and getattr(environment.services[service], probe.section, None) is None:
+            return probe.section
+    return None
 
 
 def _sections_read(item: pytest.Item, service: str | None) -> list[tuple[str | None, str]]:
