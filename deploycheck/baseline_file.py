@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deploycheck.files import write_atomically
 from deploycheck.metrics import Traffic
 
 FORMAT = "deploycheck-baseline/1"
@@ -30,10 +29,7 @@ def write(path: Path, environment: str, traffic: Mapping[str, Traffic], recorded
         "recorded_at": datetime.fromtimestamp(recorded_at, UTC).isoformat(timespec="seconds"),
         "services": {name: _finite(asdict(figures)) for name, figures in traffic.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        json.dump(document, handle, indent=2, allow_nan=False)
-    os.replace(handle.name, path)
+    write_atomically(path, json.dumps(document, indent=2, allow_nan=False))
 
 
 def read(path: Path, environment: str) -> dict[str, Traffic]:

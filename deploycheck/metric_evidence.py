@@ -318,8 +318,7 @@ def plan_traffic(environment: Environment, service: Service | None, settings: Ga
     if not uses_prometheus(environment, service):
         window = f"{metrics.scrape_interval:g}s between two scrapes of {metrics.path}"
         return TrafficRequest(window, scrape=scrape_request(service), metrics=metrics, timeout_s=_scrape_bound(service))
-    seconds = settings.now - settings.deployed_at if settings.deployed_at is not None else metrics.window
-    return _prometheus_traffic(environment, service, seconds, settings.now)
+    return _prometheus_traffic(environment, service, _current_seconds(settings, metrics), settings.now)
 
 
 def plan_baseline(environment: Environment, service: Service | None, settings: GatherSettings) -> TrafficRequest | None:
@@ -330,16 +329,22 @@ def plan_baseline(environment: Environment, service: Service | None, settings: G
     recorded = settings.recorded_baseline.get(service.name)
     if recorded is not None:
         return TrafficRequest(recorded.window, recorded=recorded, recorded_in=settings.baseline_file)
+    problem = None
     if settings.baseline_file is not None:
         problem = f"{settings.baseline_file} holds no baseline of {service.name}: record one with --record-baseline"
-        return TrafficRequest(f"{_duration(seconds)} before the deploy", problem=problem)
-    if not uses_prometheus(environment, service):
+    elif not uses_prometheus(environment, service):
         problem = "no baseline: without Prometheus history, record one before the deploy (--record-baseline)"
-        return TrafficRequest(f"{_duration(seconds)} before the deploy", problem=problem)
-    if settings.deployed_at is None:
+    elif settings.deployed_at is None:
         problem = "no deploy time: give --deployed-at (a time, or how long ago, e.g. 10m) to place the baseline"
+    if problem is not None:
         return TrafficRequest(f"{_duration(seconds)} before the deploy", problem=problem)
+    assert settings.deployed_at is not None
     return _prometheus_traffic(environment, service, seconds, settings.deployed_at)
+
+
+def _current_seconds(settings: GatherSettings, metrics: Metrics) -> float:
+    """The window judged now: since the deploy when its time is known, else the configured window."""
+    return settings.now - settings.deployed_at if settings.deployed_at is not None else metrics.window
 
 
 def _prometheus_traffic(environment: Environment, service: Service, seconds: float, end: float) -> TrafficRequest:
@@ -374,7 +379,7 @@ def plan_usage(environment: Environment, service: Service | None, settings: Gath
     api = environment.prometheus
     assert api is not None
     matchers = selector(environment, service)
-    seconds = settings.now - settings.deployed_at if settings.deployed_at is not None else metrics.window
+    seconds = _current_seconds(settings, metrics)
     window = _range(seconds)
     queries = {
         "cpu": f"sum(rate(process_cpu_seconds_total{{{matchers}}}[{window}]))",

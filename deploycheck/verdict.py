@@ -138,6 +138,14 @@ def _counts(findings: Iterable[Finding]) -> dict[str, int]:
     return {outcome.value: counted.get(outcome.value, 0) for outcome in Outcome}
 
 
+def table_rows(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The rows of a verdict table: each service, then the environment-wide checks if there were any."""
+    rows = dict(document["services"])
+    if document.get("environment_checks", {}).get("findings"):
+        rows["(environment)"] = document["environment_checks"]
+    return rows
+
+
 def describe_action(action: Mapping[str, Any]) -> str:
     """One line for what a listener of the verdict did: `record-baseline: file ..., result recorded`."""
     details = ", ".join(f"{key} {value}" for key, value in action.items() if key not in ("action", "services"))
@@ -156,10 +164,7 @@ def to_markdown(document: dict[str, Any]) -> str:
         "| service | verdict | passed | failed | inconclusive | skipped |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    rows = dict(document["services"])
-    if document.get("environment_checks", {}).get("findings"):
-        rows["(environment)"] = document["environment_checks"]
-    for service, body in rows.items():
+    for service, body in table_rows(document).items():
         counts = body["counts"]
         lines.append(
             f"| {service} | {body['verdict'] or 'advisory'} | {counts['passed']} | {counts['failed']} | "

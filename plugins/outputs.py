@@ -8,14 +8,14 @@ failed deployment.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deploycheck.verdict import Verdict, describe_action, to_markdown
+from deploycheck.files import write_atomically
+from deploycheck.verdict import Verdict, describe_action, table_rows, to_markdown
 from deploycheck_plugins.targets import is_running, settings_key
 
 document_key = pytest.StashKey[dict[str, Any]]()
@@ -43,7 +43,7 @@ def pytest_deploycheck_verdict(config: pytest.Config, document: dict[str, Any]) 
         (settings.summary_file, to_markdown(document)),
     ):
         try:
-            _write_atomically(path, text)
+            write_atomically(path, text)
         except OSError as error:
             config.stash[write_error_key] = f"cannot write {path}: {error.strerror or error}"
 
@@ -57,10 +57,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     write = terminalreporter.write_line
     terminalreporter.section(f"deploycheck verdict: {document['environment']}", sep="=")
     write(f"{'service':<24} {'verdict':<13} {'passed':>6} {'failed':>6} {'inconcl.':>8} {'skipped':>7}")
-    rows = dict(document["services"])
-    if document["environment_checks"]["findings"]:
-        rows["(environment)"] = document["environment_checks"]
-    for service, body in rows.items():
+    for service, body in table_rows(document).items():
         counts = body["counts"]
         write(
             f"{service:<24} {body['verdict'] or 'advisory':<13} {counts['passed']:>6} {counts['failed']:>6} "
@@ -103,11 +100,3 @@ def _unwritable(path: Path) -> str | None:
     except OSError as error:
         return error.strerror or str(error)
     return None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write beside, then rename: a pipeline never reads half a verdict."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(text)
-    os.replace(handle.name, path)

@@ -103,7 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = replace(settings, expected_version=environment.demo.version, origins=(*settings.origins, origin))
         config.stash[settings_key] = settings
     config.stash[environment_key] = environment
-    config.stash[redactor_key] = Redactor([secret.reveal() for secret in environment.secrets])
+    config.stash[redactor_key] = environment_redactor(environment)
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     shared_dir: Path | None
     if workerinput:
@@ -137,6 +137,11 @@ def _gather_settings(settings: Settings, environment: Environment) -> GatherSett
         recorded_baseline=recorded,
         baseline_file=str(settings.baseline_file) if settings.baseline_file else None,
     )
+
+
+def environment_redactor(environment: Environment) -> Redactor:
+    """Masks every secret the environment's `${VAR}`s resolved to (and URL passwords)."""
+    return Redactor([secret.reveal() for secret in environment.secrets])
 
 
 def _load(settings: Settings) -> Environment:
@@ -185,9 +190,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return None
     settings = resolve(config)
     environment = _load(settings)
+    redact = environment_redactor(environment)
     print(f"environment {environment.name} ({environment.source})")
     for name, service in environment.services.items():
-        url = Redactor([secret.reveal() for secret in environment.secrets])(service.url or "started by the demo")
+        url = redact(service.url or "started by the demo")
         parts = [section for section in ("health", "ready", "version") if getattr(service, section) is not None]
         parts += list(service.configured_sections())
         flows = ", ".join(service.flows)
