@@ -21,7 +21,7 @@ def endpoint(evidence: Evidence, spec: Endpoint) -> Finding:
     limit: dict[str, Any] = {"status": spec.expect_status, **({"body": dict(spec.expect)} if spec.expect else {})}
     response = evidence.value
     if response is None:
-        return _finding(evidence, Outcome.FAILED, f"{request}: no answer: {evidence.error}", limit=limit)
+        return _finding(evidence, Outcome.FAILED, _no_answer(request, evidence), limit=limit)
     observed: dict[str, Any] = {"status": response.status}
     if response.truncated:
         message = f"{request} answered {response.status} with {_oversized(response.size)}: not a health answer"
@@ -50,7 +50,7 @@ def version(evidence: Evidence, spec: VersionEndpoint, expected: str) -> Finding
     request = _request(evidence)
     response = evidence.value
     if response is None:
-        return _finding(evidence, Outcome.FAILED, f"{request}: no answer: {evidence.error}", limit=expected)
+        return _finding(evidence, Outcome.FAILED, _no_answer(request, evidence), limit=expected)
     if response.truncated:
         message = f"{request} answered with {_oversized(response.size)}: not a version"
         return _finding(evidence, Outcome.FAILED, message, limit=expected)
@@ -77,6 +77,12 @@ def excerpt(evidence: Evidence, limit: int = EXCERPT_CHARS) -> str:
     if response.json is not None:
         return cut(json.dumps(response.json, separators=(",", ":")), limit)
     return one_line(response.body, limit) or "(empty)"
+
+
+def _no_answer(request: str, evidence: Evidence) -> str:
+    """'GET url: no answer: connection refused', without saying "no answer" twice for a timeout."""
+    error = evidence.error or "unknown"
+    return f"{request}: {error}" if error.startswith("no answer") else f"{request}: no answer: {error}"
 
 
 def _normalise_version(text: str) -> str:

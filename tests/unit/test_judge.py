@@ -66,3 +66,8 @@ def test_an_html_error_page_becomes_its_title_in_the_message():
     page = "<html><head><title>502 Bad Gateway</title></head><body>" + "<p>x</p>" * 5000 + "</body></html>"
     finding = judge.endpoint(answer(502, None, text=page), HEALTHY)
     assert finding.message.endswith("answered 502, expected 200; body: 502 Bad Gateway")
+
+
+def test_a_timeout_says_no_answer_once():
+    finding = judge.endpoint(Evidence(SOURCE, error="no answer within 3s (waiting for the response headers)"), HEALTHY)
+    assert finding.message == "GET http://svc/health: no answer within 3s (waiting for the response headers)"
