@@ -6,9 +6,12 @@
 #   ./run_smoke_tests.sh local                                   # the bundled demo services, nothing deployed
 #   ./run_smoke_tests.sh production api-gateway --expected-version v2.3.1
 #   ./run_smoke_tests.sh staging --wait-ready 120s -n 2 -k health
+#   ./run_smoke_tests.sh staging --html                          # also the Allure HTML report, one file
 #
 # Words after ENV are service names until the first option; every option from there on goes to pytest as is
-# (deploycheck's --expected-version, --wait-ready, --timeout, or any pytest option).
+# (deploycheck's --expected-version, --wait-ready, --timeout, or any pytest option), except --html: generate the
+# Allure report with the Allure 2 command line (scripts/install_allure.sh; $ALLURE to use another), as one
+# index.html that opens from file:// (DEPLOYCHECK_ALLURE_SINGLE_FILE=0: a folder, to be served over HTTP).
 # Reports go to reports/ (DEPLOYCHECK_REPORTS_DIR to change it).
 # Exit status: 0 PASS (promote), 1 FAIL (roll back), 6 INCONCLUSIVE (hold for a person);
 #              2 interrupted, 3 internal error, 4 usage error (bad option or configuration), as pytest defines them.
@@ -33,11 +36,24 @@ while [[ $# -gt 0 && "$1" != -* ]]; do
     shift
 done
 [[ "${1:-}" == "--" ]] && shift
+html=0
+rest=()
+for arg in "$@"; do
+    if [[ "$arg" == "--html" ]]; then html=1; else rest+=("$arg"); fi
+done
+set -- ${rest[@]+"${rest[@]}"}
 
 reports="${DEPLOYCHECK_REPORTS_DIR:-$root/reports}"
 # Allure results are cleaned here, not with --clean-alluredir, which races under pytest-xdist.
 rm -rf "$reports/allure-results" "$reports/verdict.json" "$reports/summary.md" "$reports/junit.xml"
 mkdir -p "$reports"
+report="$reports/allure-report"
+if [[ $html == 1 ]]; then
+    # Trends: the history of the previous report goes into the new results before Allure reads them.
+    "$PYTHON" -c 'import sys; from pathlib import Path; from deploycheck.reports.allure_files import carry_history
+carry_history(Path(sys.argv[1]), Path(sys.argv[2]))' "$report" "$reports/allure-results"
+    export DEPLOYCHECK_REPORT_URL="${DEPLOYCHECK_REPORT_URL:-file://$report/index.html}"  # the link notifications give
+fi
 
 status=0
 "$PYTHON" -m pytest -c "$root/pyproject.toml" --rootdir "$root" "${args[@]}" \
@@ -53,5 +69,8 @@ if [[ -f "$reports/verdict.json" ]]; then
     echo "  junit          $reports/junit.xml"
     echo "  allure results $reports/allure-results/   (view: allure serve $reports/allure-results;"
     echo "                 no allure? $root/scripts/install_allure.sh installs it)"
+fi
+if [[ $html == 1 ]]; then
+    bash "$root/scripts/allure_report.sh" "$reports/allure-results" "$report" || echo "  (no HTML report; the verdict stands)"
 fi
 exit "$status"

@@ -37,7 +37,7 @@ def environment_file(directory: Path, urls: dict[str, str], prometheus: str | No
         "  timeout: 5s",
         "  health: {path: /health, expect: {status: healthy}}",
         "  version: {path: /version, field: version}",
-        *(["  metrics: {window: 30s}", "  slo: {min_requests: 1}"] if prometheus else []),
+        *(["  metrics: {window: 30s}"] if prometheus else []),
         "services:",
     ]
     lines += [f"  {name}: {{url: '{url}'}}" for name, url in urls.items()]
@@ -100,7 +100,10 @@ def metrics_overhead(sizes: list[int], repeat: int) -> None:
                 for _ in range(repeat):
                     for label, extra in rows.items():
                         wall, _, _, status = run_suite(directory, extra, dict(os.environ))
-                        assert status == 0, f"the suite did not pass: {label}"
+                        # 2 requests a second for 30 s cannot show a 1 % error rate (docs/judgement.md): the metric
+                        # rows may hold (6) rather than pass; the evidence gathered, which is what is timed, is
+                        # the same.
+                        assert status in (0, 6), f"the suite did not run to a verdict: {label}"
                         timings[label].append(wall)
                 floor = statistics.median(timings["health, version"])
                 for label in rows:

@@ -15,10 +15,13 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .admin import create_admin_app
+from .app import DEMO_USER, SMOKE_USER
 from .faults import MODES, FaultError, validate_modes
 from .runner import STOP_TIMEOUT, Service, ServiceRunner
+from .store import Store
 from .traffic import Traffic
 
 log = logging.getLogger("demo")
@@ -86,6 +89,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="requests per second each service sends itself as background user traffic (default: none)",
     )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=os.environ.get("DEPLOYCHECK_DEMO_STATE_DIR") or None,
+        metavar="DIR",
+        help="keep each service's accounts, tokens, orders, payments and reports in DIR/SERVICE.sqlite3 "
+        "(default: $DEPLOYCHECK_DEMO_STATE_DIR, else in memory)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
@@ -115,6 +126,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def open_store(state_dir: Path | None, service: str) -> Store:
+    """The service's store, with the demo account, the local smoke account and, when the demo's environment sets
+    SMOKE_USER and SMOKE_PASSWORD, that account too (so a run's smoke account works against the demo)."""
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(state_dir / f"{service}.sqlite3" if state_dir is not None else None)
+    for username, password in (DEMO_USER, SMOKE_USER):
+        store.add_account(username, password)
+    if os.environ.get("SMOKE_USER") and os.environ.get("SMOKE_PASSWORD"):
+        store.add_account(os.environ["SMOKE_USER"], os.environ["SMOKE_PASSWORD"])
+    return store
+
+
 async def serve(args: argparse.Namespace) -> int:
     """Start everything, print the JSON line, wait for a signal, stop everything."""
     stop = asyncio.Event()
@@ -132,6 +156,7 @@ async def serve(args: argparse.Namespace) -> int:
                 latency=args.latency_ms / 1000,
                 faults=args.faults.get(name, ()),
                 access_log=args.access_log,
+                store=open_store(args.state_dir, name),
             )
             for name, port in args.services
         }

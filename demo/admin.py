@@ -18,6 +18,9 @@ def create_admin_app(services: dict[str, Service]) -> Starlette:
     GET  /faults/{service}  -> {"service": name, "modes": [...]}
     POST /faults/{service}  <- {"modes": [...]} replaces the set ([] clears); answers
                                once the change is in effect (e.g. the port is down).
+    GET  /store/{service}?reference=TEXT
+                            -> {"service": name, "left": {"orders": n, "payments": n, "reports": n}, "tokens": n}:
+                               the rows whose reference holds TEXT (a smoke run's id): what a cleanup missed
     GET  /services          -> {service: url}
     GET  /health            -> {"status": "healthy"}
     """
@@ -47,6 +50,17 @@ def create_admin_app(services: dict[str, Service]) -> Starlette:
                 return JSONResponse({"error": str(exc)}, status_code=422)
         return JSONResponse({"service": name, "modes": modes_of(service)})
 
+    async def store(request: Request) -> Response:
+        name = request.path_params["service"]
+        service = services.get(name)
+        reference = request.query_params.get("reference", "")
+        if service is None:
+            return JSONResponse({"error": f"unknown service {name!r}"}, status_code=404)
+        if not reference:
+            return JSONResponse({"error": "give ?reference=TEXT"}, status_code=422)
+        store = service.state.store
+        return JSONResponse({"service": name, "left": store.left_behind(reference), "tokens": store.token_count()})
+
     async def list_services(request: Request) -> Response:
         return JSONResponse({name: s.runner.url for name, s in services.items()})
 
@@ -57,6 +71,7 @@ def create_admin_app(services: dict[str, Service]) -> Starlette:
         routes=[
             Route("/faults", list_faults),
             Route("/faults/{service:path}", service_faults, methods=["GET", "POST"]),
+            Route("/store/{service:path}", store),
             Route("/services", list_services),
             Route("/health", health),
         ]

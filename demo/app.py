@@ -1,6 +1,6 @@
 """The ASGI app of one demo service: probes, metrics and the key user flows.
 
-State (tokens, orders, payments, reports) lives in memory, per service, and
+State (accounts, tokens, orders, payments, reports) lives in the service's SQLite store (`store.py`) and
 survives the `down` fault (the app object outlives its uvicorn server).
 """
 
@@ -10,11 +10,11 @@ import asyncio
 import functools
 import hashlib
 import math
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -22,14 +22,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .faults import SLOW_EXTRA_SECONDS, WRONG_VERSION, Faults
+from .faults import REPORT_SLOW_SECONDS, SLOW_EXTRA_SECONDS, WRONG_VERSION, Faults
 from .metrics import ServiceMetrics
+from .store import Store
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 DEMO_USER = ("demo", "demo")
+# The smoke-test account of `environments/local.yaml`; SMOKE_USER / SMOKE_PASSWORD in the demo's environment add
+# another (see __main__.py).
+SMOKE_USER = ("smoke", "local-smoke-password")
 REPORT_DELAY_SECONDS = 0.1
 REPORT_KINDS = ("orders", "payments")
+TOKEN_LIFETIME_S = 3600
 ITEMS = [
     {"sku": "A1", "name": "Widget", "price": 9.5},
     {"sku": "B2", "name": "Gadget", "price": 24.0},
@@ -45,14 +50,6 @@ CLIENT_CLOSED_REQUEST = 499  # status label of a request whose client went away 
 
 
 @dataclass
-class Report:
-    id: str
-    kind: str
-    rows: int
-    ready_at: float  # monotonic time the job "finishes"; status is derived from it
-
-
-@dataclass
 class ServiceState:
     """Everything one service knows; one instance per service."""
 
@@ -61,19 +58,12 @@ class ServiceState:
     faults: Faults
     metrics: ServiceMetrics
     latency: float = 0.0  # seconds added to every request
-    tokens: set[str] = field(default_factory=set)
-    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
-    payments: dict[str, dict[str, Any]] = field(default_factory=dict)
-    reports: dict[str, Report] = field(default_factory=dict)
+    store: Store = field(default_factory=Store)
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(6)}"
 
 
 def _is_number(value: Any) -> bool:
@@ -87,6 +77,23 @@ async def _json_object(request: Request) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An `application/x-www-form-urlencoded` body (the OAuth2 password grant), first value of each field."""
+    try:
+        text = (await request.body()).decode()
+    except UnicodeDecodeError:
+        return {}
+    return {key: values[0] for key, values in parse_qs(text).items()}
+
+
+def _reference(body: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """(reference, problem): the optional `reference` a client tags its data with (a smoke run's id)."""
+    reference = body.get("reference") if body else None
+    if reference is not None and (not isinstance(reference, str) or not 0 < len(reference) <= 200):
+        return None, "reference must be a string of 1 to 200 characters"
+    return reference, None
 
 
 def _validate_order(body: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -114,17 +121,30 @@ def _validate_order(body: dict[str, Any] | None) -> tuple[list[dict[str, Any]], 
 def create_app(state: ServiceState) -> ASGIApp:
     """Build the ASGI app for one service (Starlette routes wrapped in ServiceMiddleware)."""
 
-    def authorized(request: Request) -> bool:
+    store = state.store
+
+    def user_of(request: Request) -> str | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and token in state.tokens
+        return store.user_of(token) if scheme.lower() == "bearer" and token else None
 
     def requires_token(handler: Handler) -> Handler:
-        """The flow routes need `Authorization: Bearer <token>` from /v1/auth/login."""
+        """The flow routes need `Authorization: Bearer <token>` from /v1/auth/login or /v1/auth/token."""
 
         @functools.wraps(handler)
         async def guarded(request: Request) -> Response:
-            if not authorized(request):
+            if user_of(request) is None:
                 return _error(401, "missing or invalid bearer token")
+            return await handler(request)
+
+        return guarded
+
+    def deleting(handler: Handler) -> Handler:
+        """`delete_fails`: every DELETE answers 500, as a cleanup meets a broken API."""
+
+        @functools.wraps(handler)
+        async def guarded(request: Request) -> Response:
+            if "delete_fails" in state.faults:
+                return _error(500, "injected fault: delete_fails", service=state.name)
             return await handler(request)
 
         return guarded
@@ -154,75 +174,119 @@ def create_app(state: ServiceState) -> ASGIApp:
     async def items(request: Request) -> Response:
         return JSONResponse({"items": ITEMS})
 
+    def signed_in(username: str, password: str) -> str | None:
+        """A new token for valid credentials (`login_rejected`: never)."""
+        if "login_rejected" in state.faults or not store.check_password(username, password):
+            return None
+        return store.new_token(username)
+
     async def login(request: Request) -> Response:
         body = await _json_object(request)
         if body is None or not isinstance(body.get("username"), str) or not isinstance(body.get("password"), str):
             return _error(422, 'body must be {"username": str, "password": str}')
-        if (body["username"], body["password"]) != DEMO_USER:
+        token = signed_in(body["username"], body["password"])
+        if token is None:
             return _error(401, "invalid credentials")
-        token = secrets.token_urlsafe(24)
-        state.tokens.add(token)
         return JSONResponse({"token": token, "token_type": "bearer"})
 
+    async def oauth2_token(request: Request) -> Response:
+        """The OAuth2 password grant (RFC 6749 4.3): a form in, `access_token` out."""
+        form = await _form(request)
+        if form.get("grant_type", "password") != "password" or not form.get("username") or "password" not in form:
+            return JSONResponse({"error": "invalid_request"}, status_code=400)
+        token = signed_in(form["username"], form["password"])
+        if token is None:
+            return JSONResponse({"error": "invalid_grant"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": TOKEN_LIFETIME_S})
+
+    async def me(request: Request) -> Response:
+        return JSONResponse({"username": user_of(request)})
+
+    async def logout(request: Request) -> Response:
+        store.drop_token(request.headers["authorization"].partition(" ")[2])
+        return Response(status_code=204)
+
     async def create_order(request: Request) -> Response:
-        items_, problems = _validate_order(await _json_object(request))
-        if problems:
-            return _error(422, "validation failed", details=problems)
-        order = {
-            "id": _new_id("ord"),
-            "status": "pending",
-            "items": items_,
-            "total": round(sum(i["qty"] * i["price"] for i in items_), 2),
-        }
-        state.orders[order["id"]] = order
+        body = await _json_object(request)
+        items_, problems = _validate_order(body)
+        reference, problem = _reference(body)
+        if problems or problem:
+            return _error(422, "validation failed", details=problems + ([problem] if problem else []))
+        total = round(sum(i["qty"] * i["price"] for i in items_), 2)
+        order = store.add_order(items_, total, reference)
         return JSONResponse(order, status_code=201, headers={"Location": f"/v1/orders/{order['id']}"})
 
     async def get_order(request: Request) -> Response:
-        order = state.orders.get(request.path_params["id"])
+        order = None if "order_unreadable" in state.faults else store.order(request.path_params["id"])
         return JSONResponse(order) if order else _error(404, "order not found")
+
+    async def delete_order(request: Request) -> Response:
+        found = store.delete_order(request.path_params["id"])
+        return Response(status_code=204) if found else _error(404, "order not found")
 
     async def create_payment(request: Request) -> Response:
         body = await _json_object(request)
         if body is None or not isinstance(body.get("order_id"), str) or not _is_number(body.get("amount")):
             return _error(422, 'body must be {"order_id": str, "amount": number}')
-        order = state.orders.get(body["order_id"])
+        key = request.headers.get("idempotency-key")
+        if key:
+            # A retry with the same key gets the payment of the first try: never charged twice.
+            earlier = store.payment_by_key(key)
+            if earlier is not None:
+                return JSONResponse(earlier, status_code=200)
+        if "payment_error" in state.faults:
+            return _error(500, "injected fault: payment_error", service=state.name)
+        order = store.order(body["order_id"])
         if order is None:
             return _error(404, "order not found")
         if abs(body["amount"] - order["total"]) > 0.005:
             return _error(422, "amount does not match order total", expected=order["total"])
         if order["status"] == "paid":
             return _error(409, "order already paid", payment_id=order["payment_id"])
-        payment = {"id": _new_id("pay"), "status": "captured", "order_id": order["id"], "amount": order["total"]}
-        state.payments[payment["id"]] = payment
-        order.update(status="paid", payment_id=payment["id"])
+        if "payment_declined" in state.faults:
+            return _error(402, "card declined", service=state.name)
+        payment = store.add_payment(order, key)
         return JSONResponse(payment, status_code=201, headers={"Location": f"/v1/payments/{payment['id']}"})
 
     async def get_payment(request: Request) -> Response:
-        payment = state.payments.get(request.path_params["id"])
+        payment = store.payment(request.path_params["id"])
         return JSONResponse(payment) if payment else _error(404, "payment not found")
+
+    async def refund_payment(request: Request) -> Response:
+        found = store.refund(request.path_params["id"])
+        return Response(status_code=204) if found else _error(404, "payment not found")
 
     async def create_report(request: Request) -> Response:
         body = await _json_object(request)
         kind = body.get("kind") if body else None
         if kind not in REPORT_KINDS:
             return _error(422, f"kind must be one of {list(REPORT_KINDS)}")
-        # Rows are a snapshot taken now; the job "runs" for REPORT_DELAY_SECONDS.
-        rows = len(state.orders if kind == "orders" else state.payments)
-        report = Report(_new_id("rep"), kind, rows, time.monotonic() + REPORT_DELAY_SECONDS)
-        state.reports[report.id] = report
+        reference, problem = _reference(body)
+        if problem:
+            return _error(422, problem)
+        # Rows are a snapshot taken now (the orders with the reference, if one is given); the job "runs" a while.
+        rows = store.count_orders(reference) if kind == "orders" else store.count_payments()
+        if "report_empty" in state.faults:
+            rows = 0
+        delay = REPORT_SLOW_SECONDS if "report_slow" in state.faults else REPORT_DELAY_SECONDS
+        report_id = store.add_report(kind, reference, rows, time.time() + delay)
         return JSONResponse(
-            {"id": report.id, "kind": kind, "status": "pending"},
+            {"id": report_id, "kind": kind, "status": "pending"},
             status_code=202,
-            headers={"Location": f"/v1/reports/{report.id}"},
+            headers={"Location": f"/v1/reports/{report_id}"},
         )
 
     async def get_report(request: Request) -> Response:
-        report = state.reports.get(request.path_params["id"])
+        report = store.report(request.path_params["id"])
         if report is None:
             return _error(404, "report not found")
-        if time.monotonic() < report.ready_at:
-            return JSONResponse({"id": report.id, "kind": report.kind, "status": "pending"})
-        return JSONResponse({"id": report.id, "kind": report.kind, "status": "done", "rows": report.rows})
+        if time.time() < report["ready_at"]:
+            return JSONResponse({"id": report["id"], "kind": report["kind"], "status": "pending"})
+        return JSONResponse({"id": report["id"], "kind": report["kind"], "status": "done", "rows": report["rows"]})
+
+    async def delete_report(request: Request) -> Response:
+        found = store.delete_report(request.path_params["id"])
+        return Response(status_code=204) if found else _error(404, "report not found")
 
     routes = [
         Route("/health", health),
@@ -234,12 +298,18 @@ def create_app(state: ServiceState) -> ASGIApp:
         Route("/metrics", metrics),
         Route("/v1/items", items),
         Route("/v1/auth/login", login, methods=["POST"]),
+        Route("/v1/auth/token", oauth2_token, methods=["POST"]),
+        Route("/v1/auth/me", requires_token(me)),
+        Route("/v1/auth/logout", requires_token(logout), methods=["POST"]),
         Route("/v1/orders", requires_token(create_order), methods=["POST"]),
         Route("/v1/orders/{id}", requires_token(get_order)),
+        Route("/v1/orders/{id}", requires_token(deleting(delete_order)), methods=["DELETE"]),
         Route("/v1/payments", requires_token(create_payment), methods=["POST"]),
         Route("/v1/payments/{id}", requires_token(get_payment)),
+        Route("/v1/payments/{id}", requires_token(deleting(refund_payment)), methods=["DELETE"]),
         Route("/v1/reports", requires_token(create_report), methods=["POST"]),
         Route("/v1/reports/{id}", requires_token(get_report)),
+        Route("/v1/reports/{id}", requires_token(deleting(delete_report)), methods=["DELETE"]),
     ]
     return ServiceMiddleware(Starlette(routes=routes), state, routes)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 WRONG_VERSION = "v0.0.0-wrong"
 SLOW_EXTRA_SECONDS = 0.4
 ERROR_EVERY = 5  # 20 %, deterministic so tests can count on it
+REPORT_SLOW_SECONDS = 30.0  # `report_slow`: far past any flow's deadline, yet a report does finish
 
 # mode -> what it does (shown by the CLI's --help and in error messages).
 MODES: dict[str, str] = {
@@ -17,6 +18,13 @@ MODES: dict[str, str] = {
     "errors": f"every {ERROR_EVERY}th API/flow request answers 500 (count restarts when set)",
     "down": "the service's port refuses connections (same port when cleared)",
     "crash_flow": "user-flow routes (login, orders, payments, reports) answer 500",
+    "login_rejected": "logging in answers 401 even with valid credentials",
+    "order_unreadable": "an order is created, but reading it back answers 404",
+    "payment_declined": "POST /v1/payments answers 402 (card declined)",
+    "payment_error": "POST /v1/payments answers 500",
+    "report_slow": f"a report takes {REPORT_SLOW_SECONDS:.0f} s to finish",
+    "report_empty": "a finished report has no rows",
+    "delete_fails": "every DELETE (a flow's cleanup) answers 500",
 }
 
 

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from .app import ServiceState, create_app
 from .faults import Faults
 from .metrics import ServiceMetrics
+from .store import Store
 
 log = logging.getLogger("demo")
 
@@ -63,7 +64,9 @@ class ServiceRunner:
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def _reserve(self) -> None:
-        sock = socket.socket(self._family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio switches Nagle off (TCP_NODELAY) only on sockets that say they are TCP, and
+        # with Nagle on, every answer on a kept-alive connection waited ~40 ms for the client's delayed ACK.
+        sock = socket.socket(self._family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         # REUSEADDR: re-binding right after `down` must not trip over TIME_WAIT
         # connections of the previous listener.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -143,9 +146,15 @@ class Service:
         latency: float,
         faults: Iterable[str],
         access_log: bool = False,
+        store: Store | None = None,
     ) -> None:
         self.state = ServiceState(
-            name=name, version=version, faults=Faults(faults), metrics=ServiceMetrics(name), latency=latency
+            name=name,
+            version=version,
+            faults=Faults(faults),
+            metrics=ServiceMetrics(name),
+            latency=latency,
+            store=store or Store(),
         )
         self.runner = ServiceRunner(name, create_app(self.state), host, port, access_log=access_log)
 

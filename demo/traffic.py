@@ -103,7 +103,7 @@ class Traffic:
         if status == 200:
             # Drop the previous session, like a logout, so tokens don't pile up over a long run.
             if self._token is not None:
-                self.service.state.tokens.discard(self._token)
+                self.service.state.store.drop_token(self._token)
             self._token = json.loads(body)["token"]
 
     async def _order(self, token: str) -> None:
@@ -114,7 +114,7 @@ class Traffic:
             self._orders.append(json.loads(body)["id"])
             # Forget our old orders, so the demo's memory stays flat during an hour's watch.
             while len(self._orders) > KEEP_ORDERS:
-                self.service.state.orders.pop(self._orders.popleft(), None)
+                self.service.state.store.delete_order(self._orders.popleft())
 
 
 class LoopbackClient:

@@ -3,6 +3,9 @@
 schema                                   print the JSON Schema of an environment file
 validate [ENV ...] [--environments-dir DIR]  check files with their ${VAR}s; exit 0, or 4 with every error
 reference                                print the key reference of docs/configuration.md
+init [DIR]                               scaffold a team's repository (environments, checks, flows, CI snippets)
+serve [--bind ADDR] [--token-env NAME]   answer rollout engines with verdicts over HTTP (docs/integrations.md)
+merge PART ... [-o FILE]                 merge the verdicts of shards (an Indexed Job) into one; exit as it says
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pathlib import Path
 from deploycheck.config import ConfigError, available_environments, load_environment
 from deploycheck.config_reference import reference
 from deploycheck.config_schema import schema_text
+from deploycheck.merge import merge_files
+from deploycheck.scaffold import scaffold
+from deploycheck.server import add_serve_arguments, serve_forever
 
 USAGE_ERROR = 4  # as pytest's exit status for a bad configuration, so pipelines read both the same way
 
@@ -32,6 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Directory of the environment files (default: $DEPLOYCHECK_ENVIRONMENTS_DIR, else ./environments)",
     )
     commands.add_parser("reference", help="Print the key reference of docs/configuration.md")
+    init = commands.add_parser("init", help="Scaffold a team's repository that runs deploycheck as a pytest plugin")
+    init.add_argument("directory", nargs="?", default=".", metavar="DIR", help="Where (default: here)")
+    serve = commands.add_parser("serve", help="Answer rollout engines (Argo Rollouts, Flagger) with verdicts")
+    add_serve_arguments(serve)
+    merge = commands.add_parser("merge", help="Merge shards' verdict files into one; exit with its status")
+    merge.add_argument("parts", nargs="+", metavar="PART", help="verdict.json of each shard")
+    merge.add_argument("-o", "--output", default="reports/verdict.json", metavar="FILE", help="The merged verdict")
+    merge.add_argument("--shards", type=int, metavar="N", help="How many parts there must be (missing: INCONCLUSIVE)")
     arguments = parser.parse_args(argv)
 
     if arguments.command == "schema":
@@ -40,6 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "reference":
         sys.stdout.write(reference())
         return 0
+    if arguments.command == "init":
+        return init_repository(Path(arguments.directory))
+    if arguments.command == "serve":
+        return serve_forever(arguments)
+    if arguments.command == "merge":
+        return merge_files([Path(part) for part in arguments.parts], Path(arguments.output), arguments.shards)
     directory = Path(arguments.environments_dir or os.environ.get("DEPLOYCHECK_ENVIRONMENTS_DIR") or "environments")
     return validate_files(directory, arguments.environments)
 
@@ -60,6 +80,16 @@ def validate_files(directory: Path, names: Sequence[str]) -> int:
             continue
         print(f"{environment.source}: ok ({len(environment.services)} services: {', '.join(environment.services)})")
     return USAGE_ERROR if failed else 0
+
+
+def init_repository(directory: Path) -> int:
+    written, kept = scaffold(directory)
+    for path in written:
+        print(f"wrote {path}")
+    for path in kept:
+        print(f"kept {path} (it exists)")
+    print(f"next: cd {directory} && pytest   (checks the bundled demo of environments/local.yaml)")
+    return 0
 
 
 if __name__ == "__main__":

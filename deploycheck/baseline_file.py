@@ -22,13 +22,22 @@ class BaselineFileError(ValueError):
     """The baseline file cannot be used: says which file and why."""
 
 
-def write(path: Path, environment: str, traffic: Mapping[str, Traffic], recorded_at: float) -> None:
-    document = {
+def write(
+    path: Path,
+    environment: str,
+    traffic: Mapping[str, Traffic],
+    recorded_at: float,
+    schema_heads: Mapping[str, str] | None = None,
+) -> None:
+    document: dict[str, Any] = {
         "format": FORMAT,
         "environment": environment,
         "recorded_at": datetime.fromtimestamp(recorded_at, UTC).isoformat(timespec="seconds"),
-        "services": {name: _finite(asdict(figures)) for name, figures in traffic.items()},
+        "services": {name: _figures(figures) for name, figures in traffic.items()},
     }
+    if schema_heads:
+        # Each database's applied migrations head before the deploy: a rollback over a newer schema is a risk.
+        document["schema_heads"] = dict(schema_heads)
     write_atomically(path, json.dumps(document, indent=2, allow_nan=False))
 
 
@@ -51,10 +60,35 @@ def read(path: Path, environment: str) -> dict[str, Traffic]:
         raise BaselineFileError(f"{path}: a service's figures are incomplete ({error})") from None
 
 
+def read_schema_heads(path: Path, environment: str) -> dict[str, str]:
+    """The schema head of each service's database recorded before the deploy (none in an older file)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(document, dict) or document.get("environment") != environment:
+        return {}
+    heads = document.get("schema_heads")
+    return {str(name): str(head) for name, head in heads.items()} if isinstance(heads, dict) else {}
+
+
 def _traffic(body: dict[str, Any], recorded_at: str) -> Traffic:
     fields = {key: body[key] for key in ("requests", "errors", "p95_s", "window", "source", "elapsed_ms", "problem")}
     fields["window"] = f"{fields['window']}, recorded {recorded_at}"
+    buckets = body.get("buckets")  # absent in a file recorded before the latency histogram was kept
+    if buckets is not None:
+        fields["buckets"] = tuple((float(bound), float(count)) for bound, count in buckets)
+    if body.get("durations") is not None:
+        fields["durations"] = tuple(float(seconds) for seconds in body["durations"])
     return Traffic(**fields)
+
+
+def _figures(traffic: Traffic) -> dict[str, Any]:
+    """A window's figures as JSON: the histogram's +Inf bound written as Prometheus writes it."""
+    figures = _finite(asdict(traffic))
+    if traffic.buckets is not None:
+        figures["buckets"] = [["+Inf" if math.isinf(bound) else bound, count] for bound, count in traffic.buckets]
+    return figures
 
 
 def _finite(figures: dict[str, Any]) -> dict[str, Any]:

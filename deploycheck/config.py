@@ -121,10 +121,12 @@ class _Loader:
     def environment(self, data: Any, name: str, selected: list[str] | None, overrides: Overrides) -> Environment:
         if not isinstance(data, dict):
             raise ConfigError(self.source, "", "the file must be a mapping with at least `environment` and `services`")
-        top = {key: value for key, value in data.items() if key not in ("defaults", "services")}
+        # Declared flows keep their `${...}`: the run id and saved values exist only when a step is sent.
+        unresolved = ("defaults", "services", "declared_flows")
+        top = {key: value for key, value in data.items() if key not in unresolved}
         resolution = self.variables.resolve(top, lambda path: self.needed(path, ENVIRONMENT_SECTIONS), dotted)
         raw_services, raw_defaults = data.get("services"), data.get("defaults")
-        layers = {key: data[key] for key in ("defaults", "services") if key in data}  # checked per service below
+        layers = {key: data[key] for key in unresolved if key in data}  # services and defaults: checked per service
         shape = self.validate(EnvironmentShape, {**resolution.data, **layers}, resolution)
         if data.get("environment") != name and isinstance(data.get("environment"), str):
             self.problem(("environment",), f"must be {name!r} (the file's name), found {data['environment']!r}")
@@ -151,6 +153,9 @@ class _Loader:
             source=self.source,
             services=services,
             requires_approval=shape.requires_approval,
+            allow_probe_traffic=shape.allow_probe_traffic,
+            allow_mutating_flows=shape.allow_mutating_flows,
+            declared_flows=dict(shape.declared_flows or {}),
             demo=demo,
             secrets=tuple(self.variables.secrets.values()),
             prometheus=shape.prometheus,

@@ -5,7 +5,7 @@ and each service, merged with `defaults:`, as a `ServiceSpec`.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.dataclasses import dataclass
@@ -42,12 +42,28 @@ from deploycheck.config_types import (
     Timeout,
     UrlPath,
 )
+from deploycheck.flows.model import DeclaredFlow
 
 SERVICE_SECTIONS = ("kubernetes", "metrics", "slo", "baseline", "alerts", "resources", "database", "rollback")
 ENVIRONMENT_SECTIONS = ("prometheus", "alertmanager", "kubernetes", "notifications")
-FAULT_MODES = ("wrong_version", "unhealthy", "not_ready", "slow", "errors", "down", "crash_flow")
-Severity = Literal["critical", "warning"]
-FaultMode = Literal["wrong_version", "unhealthy", "not_ready", "slow", "errors", "down", "crash_flow"]
+Severity = Literal["critical", "warning", "shadow"]
+FaultMode = Literal[
+    "wrong_version",
+    "unhealthy",
+    "not_ready",
+    "slow",
+    "errors",
+    "down",
+    "crash_flow",
+    "login_rejected",
+    "order_unreadable",
+    "payment_declined",
+    "payment_error",
+    "report_slow",
+    "report_empty",
+    "delete_fails",
+]
+FAULT_MODES: tuple[str, ...] = get_args(FaultMode)
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -146,7 +162,10 @@ class ServiceSpec(Model):
         default=None, description="CA bundle, client certificate, verification", examples=[{"verify": True}]
     )
     severity: dict[CheckId, Severity] | None = Field(
-        default=None, description="`warning` makes a check (or group) advisory", examples=[{"version": "warning"}]
+        default=None,
+        description="`warning` makes a check (or group) advisory; `shadow` judges it and records what it would have "
+        "decided, without deciding (a threshold on trial)",
+        examples=[{"version": "warning"}],
     )
     flows: tuple[FlowName, ...] | None = Field(
         default=None, description="key user flows it serves", examples=[["login"]]
@@ -175,6 +194,20 @@ class ServiceSpec(Model):
 class _TopLevel(Model):
     environment: ServiceName = Field(description="the environment's name: must equal the file name")
     requires_approval: Flag = Field(default=False, description="rollback and mutating flows need --approve")
+    allow_probe_traffic: Flag = Field(
+        default=True,
+        description="`false`: the suite never adds requests of its own to thin traffic (`metrics.probe_traffic`, "
+        "--probe-traffic)",
+    )
+    allow_mutating_flows: Flag = Field(
+        default=False, description="flows that change data may run here (else only with --allow-mutating)"
+    )
+    declared_flows: dict[FlowName, DeclaredFlow] | None = Field(
+        default=None,
+        description="key user flows written here as steps; `${run_id}`, `${VAR}` and saved names are substituted "
+        "when each step is sent; a service runs those it lists under `flows`",
+        examples=[{"login": {"steps": [{"name": "log in", "method": "POST", "path": "/oauth/token"}]}}],
+    )
     demo: Demo | None = Field(default=None, description="start the bundled demo services", examples=[{"latency_ms": 0}])
     prometheus: Prometheus | None = Field(default=None, description="Prometheus of the metric checks")
     alertmanager: Alertmanager | None = Field(default=None, description="Alertmanager of the alert checks")

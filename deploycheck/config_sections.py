@@ -8,11 +8,13 @@ Service level: `metrics`, `slo`, `baseline`, `alerts`, `resources`, `kubernetes`
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
 from deploycheck.config_types import (
+    Confidence,
     Count,
     CpuCores,
     Duration,
@@ -116,6 +118,9 @@ class Webhook(Section):
     )
     headers: dict[HeaderName, HeaderValue] = Field(default={}, description="extra request headers", repr=False)
     timeout: Timeout = Field(default=10.0, description="request timeout", examples=["10s"])
+    format: Literal["json", "slack"] = Field(
+        default="json", description="`slack`: a Slack-compatible message (`text`); `json`: the verdict as data"
+    )
 
 
 class Notifications(Section):
@@ -155,6 +160,12 @@ class Metrics(Section):
     )
     sample_path: Text = Field(default="/", description="the endpoint `sample` times (a cheap, safe GET)")
     sample_requests: Count = Field(default=50, description="how many requests `sample` sends", examples=[50])
+    probe_traffic: Count | None = Field(
+        default=None,
+        description="requests the suite adds to `sample_path`, spread between the two scrapes of `scrape`, where "
+        "real traffic is too thin to judge (recorded as synthetic; `--probe-traffic N` overrides)",
+        examples=[300],
+    )
 
 
 class Slo(Section):
@@ -162,7 +173,23 @@ class Slo(Section):
 
     p95_ms: Milliseconds = Field(default=200.0, description="95th percentile latency limit (ms)", examples=[200])
     error_rate: Ratio = Field(default=0.01, description="share of requests that may fail, 0..1", examples=[0.01])
-    min_requests: Count = Field(default=100, description="fewer requests in the window: inconclusive", examples=[100])
+    confidence: Confidence = Field(
+        default=0.95,
+        description="how sure the counts must make a pass or a fail; between them: inconclusive (docs/judgement.md)",
+        examples=[0.95],
+    )
+    min_failures: Count = Field(
+        default=3,
+        description="fewest bad requests (errors, or slower than the limit) that can fail a rule: one stray error "
+        "never rolls back",
+        examples=[3],
+    )
+    min_requests: Count | None = Field(
+        default=None,
+        description="fewer requests in the window: inconclusive, whatever they show (the rules derive their own "
+        "need from the limit: 299 clean requests show a 1 % error rate)",
+        examples=[100],
+    )
 
 
 class Baseline(Section):
@@ -173,7 +200,12 @@ class Baseline(Section):
     max_error_rate_increase: Ratio = Field(
         default=0.5, description="allowed relative error-rate rise, 0..1 (0.5: +50 %)", examples=[0.5]
     )
-    min_requests: Count = Field(default=100, description="fewer requests on either side: inconclusive", examples=[100])
+    min_requests: Count | None = Field(
+        default=None,
+        description="fewer requests on either side: inconclusive (each side needs at least what the SLO rule "
+        "derives; this can only ask for more)",
+        examples=[100],
+    )
     p95_floor_ms: Milliseconds | None = Field(
         default=None, description="a P95 at or below this is never a regression", examples=[50]
     )
@@ -226,6 +258,7 @@ class KubernetesWorkload(Section):
         return self
 
 
+_TABLE_NAME = r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?"
 MIGRATION_TABLES = {
     "alembic": "alembic_version",
     "flyway": "flyway_schema_history",
@@ -247,11 +280,18 @@ class Migrations(Section):
         default=None, description="version that must be applied", examples=["${DB_HEAD}"]
     )
     query: Text | None = Field(default=None, description="SQL giving the current version (tool `sql`)")
+    version_field: Text | None = Field(
+        default=None,
+        description="field of the service's `/version` answer that names the expected head (dots for nested fields)",
+        examples=["schema"],
+    )
 
     @model_validator(mode="after")
     def _query_for_sql(self) -> Self:
         if self.tool == "sql" and self.query is None:
             raise ValueError("`tool: sql` needs the `query` that returns the current version")
+        if self.table is not None and not re.fullmatch(_TABLE_NAME, self.table):
+            raise ValueError(f"`table` must be a table name, or schema.table, not {self.table!r}")
         return self
 
     @property
@@ -277,10 +317,13 @@ class Database(Section):
     migrations: Migrations | None = Field(
         default=None, description="schema version check", examples=[{"tool": "alembic"}]
     )
-    max_lock_wait: Duration | None = Field(
-        default=None, description="longest a query may wait for a lock", examples=["30s"]
+    max_lock_wait: Duration = Field(default=30.0, description="longest a session may wait for a lock", examples=["30s"])
+    max_transaction_age: Duration = Field(
+        default=300.0, description="longest a transaction may run or sit idle in transaction", examples=["5m"]
     )
-    max_replication_lag: Duration | None = Field(default=None, description="longest replica lag", examples=["10s"])
+    max_replication_lag: Duration = Field(
+        default=30.0, description="longest lag of a replica behind its primary", examples=["10s"]
+    )
 
     @model_validator(mode="after")
     def _dsn_or_parts(self) -> Self:
@@ -301,6 +344,11 @@ class Rollback(Section):
     revision: Count | None = Field(default=None, description="revision to return to (default: the previous one)")
     service: KubernetesName | None = Field(default=None, description="Service whose selector switches (blue-green)")
     colours: tuple[Text, Text] = Field(default=("blue", "green"), description="the two colours (blue-green)")
+    preview_url: HttpUrl | None = Field(
+        default=None,
+        description="the idle colour's own URL: --promote checks it before switching traffic (blue-green)",
+        examples=["https://orders-preview.shop.example"],
+    )
     timeout: Timeout = Field(default=300.0, description="how long to wait for the rollback to finish", examples=["5m"])
 
     @model_validator(mode="after")
@@ -309,6 +357,8 @@ class Rollback(Section):
             raise ValueError("`strategy: helm` needs the `release` to roll back")
         if self.strategy == "blue-green" and self.service is None:
             raise ValueError("`strategy: blue-green` needs the `service` whose selector switches colour")
+        if self.preview_url is not None and self.strategy != "blue-green":
+            raise ValueError("`preview_url` applies to `strategy: blue-green` only")
         if self.release is not None and self.strategy != "helm":
             raise ValueError("`release` applies to `strategy: helm` only")
         return self

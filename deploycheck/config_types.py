@@ -279,6 +279,23 @@ Ratio = Annotated[
     _or_variable({"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "string", "pattern": "%$"}]}),
     Kind("ratio 0..1 (or N%)"),
 ]
+
+
+def _confidence(value: Any) -> float:
+    number = _ratio(value)
+    if not 0.5 <= number < 1:
+        raise ValueError("expected a confidence from 0.5 to below 1, e.g. 0.95 (or 95%)")
+    return number
+
+
+Confidence = Annotated[
+    float,
+    BeforeValidator(_confidence),
+    _or_variable(
+        {"anyOf": [{"type": "number", "minimum": 0.5, "exclusiveMaximum": 1}, {"type": "string", "pattern": "%$"}]}
+    ),
+    Kind("confidence 0.5..<1 (or N%)"),
+]
 Count = Annotated[int, _integer(0, 10**9), _or_variable({"type": "integer", "minimum": 0}), Kind("count")]
 Port = Annotated[
     int, _integer(1, 65535), _or_variable({"type": "integer", "minimum": 1, "maximum": 65535}), Kind("port")

@@ -31,6 +31,7 @@ from deploycheck.config_sections import (
     Rollback,
     Slo,
 )
+from deploycheck.flows.model import DeclaredFlow
 from deploycheck.secrets import Secret
 
 
@@ -63,7 +64,8 @@ class Service:
         return f"Service({self.name!r}, url={_origin(self.url)!r})"
 
     def severity_of(self, check: str) -> str:
-        """`critical` decides the verdict; `warning` is reported only. Matches a check id or its group."""
+        """`critical` decides the verdict; `warning` is reported only; `shadow` is judged and recorded as what it
+        would have decided (a threshold on trial). Matches a check id or its group."""
         group = check.split(".", 1)[0]
         return self.severity.get(check, self.severity.get(group, "critical"))
 
@@ -80,6 +82,9 @@ class Environment:
     source: Path
     services: Mapping[str, Service]
     requires_approval: bool = False
+    allow_probe_traffic: bool = True
+    allow_mutating_flows: bool = False
+    declared_flows: Mapping[str, DeclaredFlow] = field(default_factory=dict)  # `${...}` kept: substituted per step
     demo: Demo | None = None
     secrets: tuple[Secret, ...] = ()  # every secret value resolved while loading, for redaction
     prometheus: Prometheus | None = None

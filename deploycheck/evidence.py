@@ -74,6 +74,8 @@ class GatherSettings:
     deployed_at: float | None = None  # when the rollout began: the baseline window ends there, the current starts
     recorded_baseline: Mapping[str, Any] = field(default_factory=dict)  # service -> Traffic, from --baseline FILE
     baseline_file: str | None = None
+    replay: bool = False  # --at: "now" is a past moment, read from Prometheus's history
+    probe_traffic: int | None = None  # --probe-traffic: requests the suite adds to thin windows (None: as configured)
 
 
 class EvidenceStore:

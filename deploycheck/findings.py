@@ -26,6 +26,8 @@ class Finding:
     samples: int | None = None
     source: dict[str, Any] = field(default_factory=dict)  # the request or query behind the evidence
     duration_ms: float | None = None  # how long gathering the evidence took
+    # How sure the counts behind it make the outcome: n, k, interval, confidence, the rule that decided.
+    statistics: dict[str, Any] | None = None
     severity: str = "critical"  # critical decides the verdict; warning is reported only
     check: str = ""  # stable id from the check's module and name, e.g. "health.liveness"; set when recorded
     test: str | None = None  # the pytest node id that produced it

@@ -1,9 +1,10 @@
 """Pure judgement of the metric checks: traffic, alerts and usage figures + a rule -> Finding. No I/O here.
 
-Every rule needs finite evidence to pass: a problem gathering it, a figure that is None, NaN or infinite, or fewer
-requests than the rule's minimum make the finding inconclusive, with the reason in its message. Figures are rounded
-for the message (P95 to 0.1 ms, rates to 4 significant digits) and judged as rounded, so that what the message shows
-and the outcome always agree. The check id is left empty: the caller's `verify` fills it in.
+Every rule needs finite evidence to pass: a problem gathering it, a figure that is None, NaN or infinite make the
+finding inconclusive, with the reason in its message. Latency and error rates are judged by what their counts show
+at a confidence (`confidence.py`, the rules in docs/judgement.md), not by the point estimate: thin evidence neither
+passes nor fails, and each finding carries its counts, interval and the rule that decided in `statistics`. The
+check id is left empty: the caller's `verify` fills it in.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from deploycheck.confidence import Count, difference, requests_needed
 from deploycheck.findings import Finding, Outcome
-from deploycheck.metrics import Traffic
+from deploycheck.metrics import Traffic, slower_than
 from deploycheck.text import cut, one_line
 
 DEFAULT_ERROR_RATE_FLOOR = 0.0001  # 0.01 %: rises of the error rate up to this are noise, never a regression
@@ -25,102 +27,222 @@ LABELS_SHOWN = 4  # labels of an alert quoted in the message (all of them are in
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Latency and error rate against the SLO
+# Latency and error rate against the SLO: what the counts show, at a confidence (docs/judgement.md)
 
 
-def latency(current: Traffic, limit_ms: float, min_requests: int) -> Finding:
-    """`latency.p95`: the P95 over the window is at most `limit_ms`."""
+@dataclass(frozen=True)
+class Proof:
+    """How much evidence a rule asks for: the confidence of its bounds, the fewest bad requests that can fail it
+    (one stray 5xx never rolls back), and an optional floor on the requests of a window."""
+
+    confidence: float = 0.95
+    min_failures: int = 3
+    min_requests: int = 0
+
+
+QUANTILE = 0.95  # "P95 <= L" is "at most 5 % of the requests are slower than L"
+SLOW_SHARE = round(1 - QUANTILE, 9)
+
+
+def latency(current: Traffic, limit_ms: float, proof: Proof = Proof()) -> Finding:
+    """`latency.p95`: at most 5 % of the window's requests were slower than `limit_ms`, shown by the count of slow
+    requests at `proof.confidence`. The interpolated P95 stays in the finding as the readable figure."""
     p95 = _p95_ms(current)
     values = {"observed": p95, "limit": limit_ms, "unit": "ms"}
-    reason = _unmeasured(current, min_requests, "p95")
+    reason = _unmeasured(current, proof.min_requests, "p95")
     if reason is not None:
         shown = f" (P95 {_ms(p95)}, limit {_ms(limit_ms)})" if p95 is not None and current.problem is None else ""
         return _traffic_finding(current, Outcome.INCONCLUSIVE, reason + shown, **values)
-    assert p95 is not None  # _unmeasured checked it
-    outcome = Outcome.PASSED if p95 <= limit_ms else Outcome.FAILED
-    message = f"P95 {_ms(p95)} over {current.window}, limit {_ms(limit_ms)} ({_requests(current)})"
-    return _traffic_finding(current, outcome, message, **values)
+    slower = slower_than(current, limit_ms / 1000)
+    head = f"P95 {_ms(p95)} over {current.window}, limit {_ms(limit_ms)}"
+    if slower is None:
+        why = "no latency histogram to count the requests slower than the limit"
+        return _traffic_finding(current, Outcome.INCONCLUSIVE, f"{head}: {why}", **values)
+    count = Count.of(round(slower.count), round(slower.total), proof.confidence)
+    what = f"{_count(count, 'request', current)} slower than {_ms(limit_ms)}"
+    outcome, said, statistics = _share_rule(count, SLOW_SHARE, proof, what, f"{_percent(SLOW_SHARE)} may be")
+    note = f" ({slower.note})" if slower.note else ""
+    statistics.update(counted=slower.how, quantile=QUANTILE)
+    return _traffic_finding(current, outcome, f"{head}: {said}{note}", statistics=statistics, **values)
 
 
-def error_rate(current: Traffic, limit: float, min_requests: int) -> Finding:
-    """`errors.rate`: the share of requests that failed over the window is at most `limit` (a ratio, 0..1)."""
+def error_rate(current: Traffic, limit: float, proof: Proof = Proof()) -> Finding:
+    """`errors.rate`: the share of requests that failed over the window is at most `limit` (a ratio, 0..1), shown by
+    the count of errors at `proof.confidence`."""
     rate = _rate(current)
     values = {"observed": rate, "limit": limit, "unit": "ratio"}
-    reason = _unmeasured(current, min_requests, "errors")
+    reason = _unmeasured(current, proof.min_requests, "errors")
     if reason is not None:
         measured = rate is not None and current.problem is None
         shown = f" (error rate {_percent(rate)}, limit {_percent(limit)})" if measured else ""
         return _traffic_finding(current, Outcome.INCONCLUSIVE, reason + shown, **values)
-    assert rate is not None
-    outcome = Outcome.PASSED if rate <= limit else Outcome.FAILED
-    message = f"error rate {_percent(rate)} over {current.window} ({_errors(current)}), limit {_percent(limit)}"
-    return _traffic_finding(current, outcome, message, **values)
+    count = _errors_count(current, proof)
+    what = f"{_count(count, 'error', current)} over {current.window}"
+    outcome, said, statistics = _share_rule(count, limit, proof, what)
+    return _traffic_finding(current, outcome, f"error rate {_percent(rate)}: {said}", statistics=statistics, **values)
+
+
+def _share_rule(
+    count: Count, limit: float, proof: Proof, what: str, allowed: str = ""
+) -> tuple[Outcome, str, dict[str, Any]]:
+    """FAIL when even the lower bound of the share is over `limit` and there are enough bad requests to count;
+    PASS when its upper bound is within it; else INCONCLUSIVE, saying how many requests would settle it."""
+    sure = f"at {_number(proof.confidence * 100)} % confidence"
+    allowed = allowed or f"limit {_percent(limit)}"
+    statistics: dict[str, Any] = _statistics(count, limit)
+    if count.lower > limit:
+        if count.bad >= proof.min_failures:
+            statistics["rule"] = "lower bound over the limit"
+            said = f"{what}, at least {_percent(count.lower)} {sure}, {allowed}"
+            return Outcome.FAILED, said, statistics
+        statistics["rule"] = f"fewer than {proof.min_failures} bad requests never fail"
+        said = (
+            f"{what} would break the {_percent(limit)} limit, but fewer than {proof.min_failures} never fail "
+            "(one stray failure is no proof)"
+        )
+        return Outcome.INCONCLUSIVE, said, statistics
+    if count.upper <= limit:
+        statistics["rule"] = "upper bound within the limit"
+        said = f"{what}, at most {_percent(count.upper)} {sure}, {allowed}"
+        return Outcome.PASSED, said, statistics
+    needed = requests_needed(count.bad, limit, proof.confidence)
+    statistics.update(rule="interval holds the limit", needed=needed)
+    more = f" (needs ≈ {_rounded(needed)}{' with no more' if count.bad else ''})" if needed else ""
+    return Outcome.INCONCLUSIVE, f"{what}: cannot show ≤ {_percent(limit)} yet{more}", statistics
+
+
+def _statistics(count: Count, limit: float) -> dict[str, Any]:
+    return {
+        "bad": count.bad,
+        "requests": count.total,
+        "interval": [_significant(count.lower, 4), _significant(count.upper, 4)],
+        "confidence": count.confidence,
+        "limit_share": limit,
+    }
+
+
+def _errors_count(traffic: Traffic, proof: Proof) -> Count:
+    assert traffic.requests is not None and traffic.errors is not None  # _unmeasured checked them
+    return Count.of(round(traffic.errors), round(traffic.requests), proof.confidence)
+
+
+def _count(count: Count, noun: str, traffic: Traffic) -> str:
+    """`12 of 1,000 requests` (slower ones) or `0 errors in 120 requests`, and how many the suite sent itself."""
+    synthetic = traffic.source.get("synthetic")
+    mine = f" ({synthetic['sent']:,} sent by the suite)" if isinstance(synthetic, Mapping) else ""
+    if noun == "request":
+        return f"{count.bad:,} of {_plural(count.total, 'request')}{mine}"
+    return f"{_plural(count.bad, noun)} in {_plural(count.total, 'request')}{mine}"
+
+
+def _rounded(needed: int) -> str:
+    """≈ 300 for 299, ≈ 3,000 for 2,995: a count to aim for, not a threshold to the request."""
+    if needed < 100:
+        return f"{needed:,}"
+    digits = len(str(needed)) - 2
+    return f"{round(needed, -digits):,}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Against the baseline before the deploy
 
 
+def enough_requests(share: float, proof: Proof) -> int:
+    """The requests a window needs on its own: as many as could show `share` with no bad request at all."""
+    return max(requests_needed(0, share, proof.confidence) or 0, proof.min_requests)
+
+
 def latency_vs_baseline(
-    current: Traffic, baseline: Traffic, max_increase_ms: float, min_requests: int, floor_ms: float | None
+    current: Traffic, baseline: Traffic, max_increase_ms: float, floor_ms: float | None, proof: Proof = Proof()
 ) -> Finding:
-    """`latency.p95_vs_baseline`: the P95 rose by at most `max_increase_ms` against the baseline window, and a P95 at
-    or below `floor_ms` is never a regression. `limit` is the highest P95 that holds: max(baseline + increase,
-    floor)."""
+    """`latency.p95_vs_baseline`: the P95 rose by at most `max_increase_ms` against the baseline window, and a P95
+    at or below `floor_ms` is never a regression. `limit` is the highest P95 that holds, max(baseline + increase,
+    floor), judged as `latency` judges the SLO: by the count of requests slower than it. The baseline window must
+    hold enough requests on its own; a thin one makes the comparison inconclusive, never a pass."""
     now, before = _p95_ms(current), _p95_ms(baseline)
-    reason = _unmeasured(current, min_requests, "p95") or _unmeasured(baseline, min_requests, "p95", "baseline: ")
+    needed = enough_requests(SLOW_SHARE, proof)
+    reason = _unmeasured(current, proof.min_requests, "p95") or _unmeasured(baseline, needed, "p95", "baseline: ")
     if reason is not None:
         return _compared(current, baseline, Outcome.INCONCLUSIVE, reason, "ms", now, before, None)
     assert now is not None and before is not None  # _unmeasured checked both
     limit = _round_ms(max(before + max_increase_ms, floor_ms if floor_ms is not None else -math.inf))
-    rise = _round_ms(now - before)
     head = f"P95 {_ms(now)} over {current.window}, baseline {_ms(before)} over {baseline.window}"
-    counts = f"({_requests(current)} now, {_requests(baseline)} before)"
-    if floor_ms is not None and rise > max_increase_ms and now <= floor_ms:  # only the floor holds it
-        rule = f"over the +{_ms(max_increase_ms)} allowed but within the {_ms(floor_ms)} floor"
+    if floor_ms is not None and limit == floor_ms and before + max_increase_ms < floor_ms:
+        rule = f"limit {_ms(limit)}: the {_ms(floor_ms)} floor"
     else:
-        rule = f"limit +{_ms(max_increase_ms)}"
-    outcome = Outcome.PASSED if now <= limit else Outcome.FAILED
-    message = f"{head}: {_ms(rise, sign=True)}, {rule} {counts}"
-    return _compared(current, baseline, outcome, message, "ms", now, before, limit)
+        rule = f"limit {_ms(limit)} (+{_ms(max_increase_ms)})"
+    slower = slower_than(current, limit / 1000)
+    if slower is None:
+        why = "no latency histogram to count the requests slower than the limit"
+        return _compared(current, baseline, Outcome.INCONCLUSIVE, f"{head}, {rule}: {why}", "ms", now, before, limit)
+    count = Count.of(round(slower.count), round(slower.total), proof.confidence)
+    slow = f"{_count(count, 'request', current)} slower"
+    outcome, said, statistics = _share_rule(count, SLOW_SHARE, proof, slow, f"{_percent(SLOW_SHARE)} may be")
+    statistics.update(counted=slower.how, quantile=QUANTILE, baseline_requests=_samples(baseline))
+    message = f"{head}, {rule}: {said}"
+    return _compared(current, baseline, outcome, message, "ms", now, before, limit, statistics)
 
 
 def error_rate_vs_baseline(
-    current: Traffic, baseline: Traffic, max_relative_increase: float, min_requests: int, floor: float | None
+    current: Traffic,
+    baseline: Traffic,
+    max_relative_increase: float,
+    floor: float | None,
+    proof: Proof = Proof(),
+    slo_rate: float = 0.01,
 ) -> Finding:
     """`errors.rate_vs_baseline`: the error rate rose by at most `max_relative_increase` (0.5: +50 %) against the
-    baseline window. The floor (default 0.01 %) is the absolute rise that never counts as a regression: 0.01 % ->
-    0.02 % is +100 % but no regression, a rate at or below the floor never regresses, and a rise from a baseline of
-    0 fails only past the floor. `limit` is the highest rate that holds: baseline + max(baseline x increase, floor).
-    """
+    baseline window; the floor (default 0.01 %) is the rise that never counts as a regression. `limit` is the
+    highest rate that holds: baseline + max(baseline x increase, floor). Judged by Newcombe's interval for the rise:
+    FAIL when even its lower end is over the allowed rise (and enough errors to count); PASS when both windows
+    hold enough requests on their own (as many as the SLO of `slo_rate` needs) and the rise seen is within the
+    allowed one; otherwise INCONCLUSIVE, saying which."""
     floor = DEFAULT_ERROR_RATE_FLOOR if floor is None else floor
     now, before = _rate(current), _rate(baseline)
-    reason = _unmeasured(current, min_requests, "errors") or _unmeasured(baseline, min_requests, "errors", "baseline: ")
+    needed = enough_requests(slo_rate, proof)
+    reason = _unmeasured(current, proof.min_requests, "errors") or _unmeasured(baseline, 0, "errors", "baseline: ")
     if reason is not None:
         return _compared(current, baseline, Outcome.INCONCLUSIVE, reason, "ratio", now, before, None)
     assert now is not None and before is not None
-    limit = _significant(before + max(before * max_relative_increase, floor), 6)
-    outcome = Outcome.PASSED if now <= limit else Outcome.FAILED
+    allowed = max(before * max_relative_increase, floor)
+    limit = _significant(before + allowed, 6)
+    k1, n1 = round(current.errors or 0), round(current.requests or 0)
+    k2, n2 = round(baseline.errors or 0), round(baseline.requests or 0)
+    low, high = difference(k1, n1, k2, n2, proof.confidence)
+    statistics: dict[str, Any] = {
+        "bad": k1,
+        "requests": n1,
+        "baseline_bad": k2,
+        "baseline_requests": n2,
+        "rise_interval": [_significant(low, 4), _significant(high, 4)],
+        "allowed_rise": _significant(allowed, 4),
+        "confidence": proof.confidence,
+    }
     head = (
         f"error rate {_percent(now)} over {current.window} ({_errors(current)}), "
         f"baseline {_percent(before)} over {baseline.window} ({_errors(baseline)})"
     )
-    allowed = f"+{_number(max_relative_increase * 100)} %"
-    if before == 0:
-        if now == 0:
-            rule = "no errors before or now"
-        else:
-            rule = (
-                f"a rise from nothing, {'past' if outcome is Outcome.FAILED else 'within'} the {_percent(floor)} floor"
-            )
+    rises = f"rise {_points(low)} to {_points(high)} at {_number(proof.confidence * 100)} % confidence"
+    allowed_text = f"allowed +{_number(max_relative_increase * 100)} % or the {_percent(floor)} floor"
+    if low > allowed and k1 >= proof.min_failures:
+        outcome, rule = Outcome.FAILED, "lower bound of the rise over the allowed"
+        said = f"{rises}, over the {allowed_text}"
+    elif n2 < needed or n1 < needed:
+        thin, held = ("baseline", n2) if n2 < needed else ("current window", n1)
+        outcome, rule = Outcome.INCONCLUSIVE, f"{thin} too thin"
+        said = f"the {thin} holds {_plural(held, 'request')}, needs ≈ {_rounded(needed)} to compare"
+    elif now - before > allowed:
+        outcome, rule = Outcome.INCONCLUSIVE, "rise seen but not shown"
+        said = f"{rises}: over the {allowed_text} as seen, not yet shown"
     else:
-        relative = f"{_number((now - before) / before * 100, sign=True)} %"
-        points = _number((now - before) * 100, sign=True)
-        if outcome is Outcome.PASSED and now > before * (1 + max_relative_increase):  # only the floor holds it
-            rule = f"{relative}, over the {allowed} allowed but {points} points is within the {_percent(floor)} floor"
-        else:
-            rule = f"{relative}, limit {allowed}"
-    return _compared(current, baseline, outcome, f"{head}: {rule}", "ratio", now, before, limit)
+        outcome, rule = Outcome.PASSED, "rise seen within the allowed"
+        said = f"{rises}, within the {allowed_text}"
+    statistics["rule"] = rule
+    return _compared(current, baseline, outcome, f"{head}: {said}", "ratio", now, before, limit, statistics)
+
+
+def _points(value: float) -> str:
+    return f"{_number(value * 100, sign=True)} points" if value else "0 points"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -325,10 +447,12 @@ def _compared(
     observed: float | None,
     before: float | None,
     limit: float | None,
+    statistics: dict[str, Any] | None = None,
 ) -> Finding:
     return Finding(
         outcome,
         message,
+        statistics=statistics,
         observed=observed,
         limit=limit,
         baseline=before,

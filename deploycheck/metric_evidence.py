@@ -21,14 +21,19 @@ from typing import Any
 from deploycheck.config import Environment, Service
 from deploycheck.config_sections import HttpApi, Metrics
 from deploycheck.evidence import KINDS, GatherSettings, Probe, http_get, register, tls_options
-from deploycheck.metrics import Traffic, traffic_from_scrapes
+from deploycheck.metrics import Traffic, parse_bound, quantile_from_buckets, traffic_from_scrapes
 from deploycheck.probes.base import Evidence
 from deploycheck.probes.http import HttpRequest, HttpSession, TlsOptions
-from deploycheck.probes.prometheus import PromAlertsRequest, PrometheusSession, PromQuery
+from deploycheck.probes.prometheus import FiringAlert, PromAlertsRequest, PrometheusSession, PromQuery
 from deploycheck.probes.scrape import ScrapeRequest, ScrapeSession
 
 DEFAULT_METRICS = Metrics()
 SAMPLE_CONCURRENCY = 5  # the suite's own timed requests in flight at once: a light touch on a live service
+NO_HISTORY = (
+    "--at replays Prometheus's history; this service's metrics are read from the service itself, which has none"
+)
+PROBE_CONCURRENCY = 10  # probe traffic in flight at once: enough for a few hundred requests in a scrape interval
+MAX_PROBE_TRAFFIC = 10_000  # the most requests --probe-traffic adds to one service's window
 BATCH_LABEL = "service"  # the label the default selector matches: services asked together are told apart by it
 _BATCHABLE = re.compile(r"[A-Za-z0-9_.:-]+")  # names that need no escaping in a PromQL regex
 
@@ -42,7 +47,7 @@ class TrafficRequest:
     """One window of a service's traffic: three Prometheus queries, or two scrapes of its /metrics."""
 
     window: str
-    queries: Mapping[str, PromQuery] = field(default_factory=dict)  # p95, requests, errors
+    queries: Mapping[str, PromQuery] = field(default_factory=dict)  # buckets, requests, errors
     scrape: ScrapeRequest | None = None
     metrics: Metrics = DEFAULT_METRICS
     timeout_s: float = 10.0  # how long gathering may take in all (the evidence layer's bound)
@@ -55,6 +60,7 @@ class TrafficRequest:
     member: str | None = None
     seconds: float = 0.0
     sample: tuple[HttpRequest, ...] = ()  # requests the suite times itself (source `sample`)
+    probe: tuple[HttpRequest, ...] = ()  # requests the suite adds between two scrapes where traffic is thin
 
     def describe(self) -> dict[str, Any]:
         if self.recorded is not None:
@@ -84,11 +90,25 @@ class UsageRequest:
     queries: Mapping[str, PromQuery] = field(default_factory=dict)  # cpu, memory
     scrape: ScrapeRequest | None = None
     timeout_s: float = 10.0
+    problem: str | None = None  # known before asking anything: why it cannot be measured
 
     def describe(self) -> dict[str, Any]:
         if self.scrape is not None:
             return self.scrape.describe()
         return {"kind": "prometheus", "queries": {name: query.describe() for name, query in self.queries.items()}}
+
+
+@dataclass(frozen=True)
+class AlertsAt:
+    """The alerts that fired at a past moment (--at): Prometheus's `ALERTS` series then; the alerts APIs only know
+    the present."""
+
+    query: PromQuery | None
+    problem: str | None = None
+    timeout_s: float = 10.0
+
+    def describe(self) -> dict[str, Any]:
+        return self.query.describe() if self.query is not None else {"kind": "prometheus", "query": None}
 
 
 class _Together:
@@ -137,6 +157,8 @@ class MetricSession:
     async def fetch(self, request: Any) -> Evidence:
         if isinstance(request, PromAlertsRequest):
             return await self._prometheus.fetch(request)
+        if isinstance(request, AlertsAt):
+            return await self._alerts_at(request)
         started = time.perf_counter()
         if isinstance(request, TrafficRequest) and request.recorded is not None:
             recorded = replace(request.recorded, source=request.describe())  # says where the figures come from
@@ -144,10 +166,18 @@ class MetricSession:
         if isinstance(request, TrafficRequest) and request.problem is not None:
             traffic = Traffic(None, None, None, request.window, request.describe(), 0.0, request.problem)
             return Evidence(request.describe(), traffic, request.problem)
+        if isinstance(request, UsageRequest) and request.problem is not None:
+            usage = Usage(None, None, request.window, request.describe(), request.problem)
+            return Evidence(request.describe(), usage, request.problem)
         batch = self._together.get(getattr(request, "together", None))  # type: ignore[arg-type]
         value: Traffic | Usage
         if isinstance(request, TrafficRequest) and request.sample:
             value = await self._timed(request)
+        elif isinstance(request, TrafficRequest) and request.scrape is not None and request.probe:
+            sent: list[Evidence] = []
+            evidence = await self._scrape.fetch(request.scrape, meanwhile=lambda: self._probe(request, sent))
+            value = self._from_scrapes(request, evidence)
+            value = replace(value, source={**value.source, "synthetic": _synthetic(request, sent)})
         elif request.scrape is not None:
             evidence = await self._scrape.fetch(request.scrape)
             value = self._from_scrapes(request, evidence)
@@ -177,7 +207,36 @@ class MetricSession:
         latencies = sorted(answer.elapsed_ms / 1000 for answer in answers if answer.value is not None)
         # Nearest rank: the smallest latency that 95 % of the answers do not exceed.
         p95 = latencies[max(math.ceil(0.95 * len(latencies)) - 1, 0)] if latencies else None
-        return Traffic(float(len(answers)), float(errors), p95, request.window, request.describe())
+        source = request.describe()
+        return Traffic(float(len(answers)), float(errors), p95, request.window, source, durations=tuple(latencies))
+
+    async def _alerts_at(self, request: AlertsAt) -> Evidence:
+        if request.query is None:
+            return Evidence(request.describe(), None, request.problem)
+        answer = await self._prometheus.fetch(request.query)
+        if answer.value is None:
+            return answer
+        alerts = tuple(
+            FiringAlert(sample.labels.get("alertname", ""), dict(sample.labels), "firing", None)
+            for sample in answer.value
+        )
+        return replace(answer, value=alerts)
+
+    async def _probe(self, request: TrafficRequest, sent: list[Evidence]) -> None:
+        """The suite's own GETs, spread evenly between the two scrapes (so the service counts them) and a few at a
+        time; none starts after the interval."""
+        assert request.scrape is not None
+        in_flight = asyncio.Semaphore(PROBE_CONCURRENCY)
+        spacing = request.scrape.interval_s * 0.9 / len(request.probe)  # all sent before the second scrape
+        started = time.monotonic()
+
+        async def one(index: int, http_request: HttpRequest) -> None:
+            await asyncio.sleep(index * spacing)
+            async with in_flight:
+                if time.monotonic() - started < request.scrape.interval_s:  # type: ignore[union-attr]
+                    sent.append(await self._http.fetch(http_request))
+
+        await asyncio.gather(*(one(index, http_request) for index, http_request in enumerate(request.probe)))
 
     @staticmethod
     def _from_scrapes(request: Any, evidence: Evidence) -> Traffic | Usage:
@@ -205,7 +264,7 @@ class MetricSession:
             source = {"kind": "prometheus", "queries": {n: a.source for n, a in answers.items()}, BATCH_LABEL: member}
         problems = [f"{name}: {answer.error}" for name, answer in answers.items() if answer.error]
         problem = problems[0] if problems else None
-        values = {name: _single(answer, member) for name, answer in answers.items()}
+        values = {name: _single(answer, member) for name, answer in answers.items() if name != "buckets"}
         if isinstance(request, TrafficRequest):
             requests, errors = values.get("requests"), values.get("errors")
             if problem is None and requests is None:
@@ -213,8 +272,41 @@ class MetricSession:
                 problem = f"no series match {asked}" + (f" for {BATCH_LABEL}={member!r}" if member else "")
             if requests is not None and errors is None:
                 errors = 0.0  # no series with an error status: none happened
-            return Traffic(requests, errors, values.get("p95"), request.window, source, 0.0, problem)
+            buckets = _buckets(answers["buckets"], member)
+            if buckets:
+                p95: float | None = quantile_from_buckets(0.95, buckets)
+            else:
+                p95 = None
+                source = {**source, "missing": {"p95": f"no series match {answers['buckets'].source.get('query')}"}}
+            ordered = tuple(sorted(buckets.items())) or None
+            return Traffic(requests, errors, p95, request.window, source, 0.0, problem, buckets=ordered)
         return Usage(values.get("cpu"), values.get("memory"), request.window, source, problem)
+
+
+def _buckets(evidence: Evidence, member: str | None = None) -> dict[float, float]:
+    """The histogram a `sum by (le) (increase(..._bucket[w]))` query answers: upper bound -> cumulative count.
+    Bounds are summed per value, so `0.2` and `2e-1` coalesce as histogram_quantile coalesces them."""
+    buckets: dict[float, float] = {}
+    for sample in evidence.value or ():
+        if member is not None and sample.labels.get(BATCH_LABEL) != member:
+            continue
+        bound = parse_bound(sample.labels.get("le"))
+        if bound is not None:
+            buckets[bound] = buckets.get(bound, 0.0) + float(sample.value)
+    return buckets
+
+
+def _synthetic(request: TrafficRequest, sent: list[Evidence]) -> dict[str, Any]:
+    """What the suite's own requests were: the service's figures include them."""
+    answered = [evidence for evidence in sent if evidence.value is not None]
+    first = request.probe[0].describe()
+    return {
+        "method": first["method"],
+        "url": first["url"],
+        "planned": len(request.probe),
+        "sent": len(sent),
+        "answered": len(answered),
+    }
 
 
 def _single(evidence: Evidence, member: str | None = None) -> float | None:
@@ -258,15 +350,16 @@ def prom_query(api: HttpApi, query: str, at: float | None) -> PromQuery:
 
 
 def traffic_queries(metrics: Metrics, matchers: str, seconds: float, by: str | None = None) -> dict[str, str]:
-    """PromQL of one window: P95 from the histogram, requests and errors from the counter (per `by` label, for
-    several services at once)."""
+    """PromQL of one window: the latency histogram's increase per bucket (P95 and the slow-request count are read
+    from it here, with histogram_quantile's own algorithm), requests and errors from the counter (per `by` label,
+    for several services at once)."""
     window = _range(seconds)
     errors = ",".join(filter(None, [matchers, f'{metrics.status_label}=~"{metrics.error_status}"']))
     bucket = f"{metrics.latency_histogram}_bucket"
     per = f" by ({by})" if by else ""
     buckets_per = f"le, {by}" if by else "le"
     return {
-        "p95": f"histogram_quantile(0.95, sum by ({buckets_per}) (rate({bucket}{{{matchers}}}[{window}])))",
+        "buckets": f"sum by ({buckets_per}) (increase({bucket}{{{matchers}}}[{window}]))",
         "requests": f"sum{per} (increase({metrics.requests_counter}{{{matchers}}}[{window}]))",
         "errors": f"sum{per} (increase({metrics.requests_counter}{{{errors}}}[{window}]))",
     }
@@ -305,11 +398,26 @@ def _scrape_bound(service: Service) -> float:
     return metrics_of(service).scrape_interval + 2 * service.timeout_s
 
 
+def probe_traffic_refused(environment: Environment, service: Service) -> str | None:
+    """Why the suite's own requests cannot help this service's metric checks, or None when they can."""
+    if service.metrics is None:
+        return "the service has no `metrics` section"
+    if not environment.allow_probe_traffic:
+        return "the environment forbids it (allow_probe_traffic: false)"
+    if service.metrics.source == "sample":
+        return "`metrics.source: sample` times requests of its own"
+    if uses_prometheus(environment, service):
+        return "its figures come from Prometheus, which would count them only after its next scrape"
+    return None
+
+
 def plan_traffic(environment: Environment, service: Service | None, settings: GatherSettings) -> TrafficRequest | None:
     """The window since the deploy (or the configured window), ending at the run's "now"."""
     if service is None or service.metrics is None:
         return None
     metrics = metrics_of(service)
+    if settings.replay and not uses_prometheus(environment, service):
+        return TrafficRequest(f"{_duration(metrics.window)} before --at", problem=NO_HISTORY)
     if metrics.source == "sample":
         window = f"{metrics.sample_requests} requests to {metrics.sample_path}, sent by the suite"
         sample = tuple(http_get(service, metrics.sample_path) for _ in range(metrics.sample_requests))
@@ -317,7 +425,11 @@ def plan_traffic(environment: Environment, service: Service | None, settings: Ga
         return TrafficRequest(window, metrics=metrics, timeout_s=bound, sample=sample)
     if not uses_prometheus(environment, service):
         window = f"{metrics.scrape_interval:g}s between two scrapes of {metrics.path}"
-        return TrafficRequest(window, scrape=scrape_request(service), metrics=metrics, timeout_s=_scrape_bound(service))
+        extra = settings.probe_traffic if settings.probe_traffic is not None else metrics.probe_traffic or 0
+        extra = 0 if probe_traffic_refused(environment, service) else extra
+        probe = tuple(http_get(service, metrics.sample_path) for _ in range(min(extra, MAX_PROBE_TRAFFIC)))
+        bound = _scrape_bound(service) + (service.timeout_s if probe else 0.0)
+        return TrafficRequest(window, scrape=scrape_request(service), metrics=metrics, timeout_s=bound, probe=probe)
     return _prometheus_traffic(environment, service, _current_seconds(settings, metrics), settings.now)
 
 
@@ -330,16 +442,19 @@ def plan_baseline(environment: Environment, service: Service | None, settings: G
     if recorded is not None:
         return TrafficRequest(recorded.window, recorded=recorded, recorded_in=settings.baseline_file)
     problem = None
+    end = settings.deployed_at
+    if end is None and settings.replay:  # --at without a deploy time: the window before the one judged
+        end = settings.now - metrics_of(service).window
     if settings.baseline_file is not None:
         problem = f"{settings.baseline_file} holds no baseline of {service.name}: record one with --record-baseline"
     elif not uses_prometheus(environment, service):
         problem = "no baseline: without Prometheus history, record one before the deploy (--record-baseline)"
-    elif settings.deployed_at is None:
+    elif end is None:
         problem = "no deploy time: give --deployed-at (a time, or how long ago, e.g. 10m) to place the baseline"
     if problem is not None:
         return TrafficRequest(f"{_duration(seconds)} before the deploy", problem=problem)
-    assert settings.deployed_at is not None
-    return _prometheus_traffic(environment, service, seconds, settings.deployed_at)
+    assert end is not None
+    return _prometheus_traffic(environment, service, seconds, end)
 
 
 def _current_seconds(settings: GatherSettings, metrics: Metrics) -> float:
@@ -373,6 +488,8 @@ def plan_usage(environment: Environment, service: Service | None, settings: Gath
     if service is None or service.resources is None:
         return None
     metrics = metrics_of(service)
+    if settings.replay and not uses_prometheus(environment, service):
+        return UsageRequest(f"{_duration(metrics.window)} before --at", problem=NO_HISTORY)
     if not uses_prometheus(environment, service):
         window = f"{metrics.scrape_interval:g}s between two scrapes of {metrics.path}"
         return UsageRequest(window, scrape=scrape_request(service), timeout_s=_scrape_bound(service))
@@ -391,11 +508,16 @@ def plan_usage(environment: Environment, service: Service | None, settings: Gath
 
 def plan_alerts(
     environment: Environment, service: Service | None, settings: GatherSettings
-) -> PromAlertsRequest | None:
+) -> PromAlertsRequest | AlertsAt | None:
     """Every alert that fires now, once for the environment: Alertmanager's view if configured, else Prometheus's."""
     api = environment.alertmanager or environment.prometheus
     if api is None:
         return None
+    if settings.replay:
+        if environment.prometheus is None:
+            return AlertsAt(None, "--at replays Prometheus's history: Alertmanager only knows the alerts firing now")
+        query = prom_query(environment.prometheus, 'ALERTS{alertstate="firing"}', settings.now)
+        return AlertsAt(query, timeout_s=environment.prometheus.timeout)
     token, basic, tls = _access(api)
     alertmanager = environment.alertmanager is not None
     return PromAlertsRequest(api.url, api.timeout, dict(api.headers), token, basic, tls, alertmanager=alertmanager)

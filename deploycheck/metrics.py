@@ -37,6 +37,50 @@ class Traffic:
     source: dict[str, Any]  # the queries or scrape URLs behind it (evidence; no secrets)
     elapsed_ms: float = 0.0  # how long gathering took
     problem: str | None = None  # why the figures could not be gathered (Prometheus unreachable, ...), one line
+    # The latency histogram over the window, as (upper bound `le`, cumulative count) pairs in order; or the
+    # latencies themselves (seconds) when the suite timed the requests: how many were slower than a limit.
+    buckets: tuple[tuple[float, float], ...] | None = None
+    durations: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Slower:
+    """How many of the window's requests took longer than a limit."""
+
+    count: float
+    total: float
+    how: str  # "counted" (timed by the suite), "bucket edge" (a histogram bound at or near the limit), "interpolated"
+    note: str | None = None  # said in the message when the count is an estimate worth knowing about
+
+
+NEAR_EDGE = 0.05  # a limit within 5 % of a bucket's bound: the interpolation is too small to be worth a note
+
+
+def slower_than(traffic: Traffic, limit_s: float) -> Slower | None:
+    """Requests slower than `limit_s`: counted from the suite's own timings, or read from the histogram, interpolating
+    linearly inside the bucket that holds the limit (the lowest bucket starting at 0), as histogram_quantile does."""
+    if traffic.durations is not None:
+        slow = sum(1 for seconds in traffic.durations if seconds > limit_s)
+        return Slower(float(slow), float(len(traffic.durations)), "counted")
+    if not traffic.buckets:
+        return None
+    bounds = [bound for bound, _ in traffic.buckets]
+    counts = _monotonic([count for _, count in traffic.buckets])
+    if bounds[-1] != math.inf or len(bounds) < 2 or not all(math.isfinite(c) for c in counts):
+        return None
+    total, finite, ms = counts[-1], bounds[:-1], 1000
+    if limit_s > finite[-1]:
+        # Nothing tells how the requests above the highest bound spread: all of them count as slow (never a pass
+        # on a guess), and the message says so.
+        note = f"the highest bucket bound is {finite[-1] * ms:g} ms: every request above it counts as slower"
+        return Slower(total - counts[-2], total, "above the highest bucket", note)
+    upper = next(i for i, bound in enumerate(bounds) if bound >= limit_s)
+    start, below = (bounds[upper - 1], counts[upper - 1]) if upper > 0 else (0.0, 0.0)
+    at_or_below = below + (counts[upper] - below) * (limit_s - start) / (bounds[upper] - start)
+    if min(abs(bound - limit_s) for bound in finite) <= NEAR_EDGE * limit_s:
+        return Slower(total - at_or_below, total, "bucket edge")
+    note = f"interpolated between the bucket bounds {start * ms:g} ms and {bounds[upper] * ms:g} ms"
+    return Slower(total - at_or_below, total, "interpolated", note)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -154,7 +198,7 @@ def histogram_increase(first: Snapshot, second: Snapshot, histogram: str, matche
     leaves it out."""
     totals: dict[float, float] = {}
     for labels, increase in _increases(first, second, f"{histogram}_bucket", matchers):
-        bound = _bound(labels.get("le"))
+        bound = parse_bound(labels.get("le"))
         if bound is not None:
             totals[bound] = totals.get(bound, 0.0) + increase
     return totals
@@ -175,7 +219,7 @@ def _series(sample: Sample) -> frozenset[tuple[str, str]]:
     return frozenset(sample.labels.items())
 
 
-def _bound(text: str | None) -> float | None:
+def parse_bound(text: str | None) -> float | None:
     """An `le` label as Go's strconv.ParseFloat reads it (Python's float() would also take spaces and '_')."""
     if text is None or text != text.strip() or "_" in text:
         return None
@@ -234,7 +278,7 @@ def traffic_from_scrapes(
     if missing:
         source["missing"] = missing
     p95 = quantile_from_buckets(0.95, buckets)
-    return Traffic(requests, errors, p95, window, source, elapsed_ms)
+    return Traffic(requests, errors, p95, window, source, elapsed_ms, buckets=tuple(sorted(buckets.items())))
 
 
 def _inner(selector: str) -> str:

@@ -1,7 +1,8 @@
 """Findings -> one verdict per service and overall, the action it calls for, and `verdict.json`.
 
 FAIL if any deciding finding failed; else INCONCLUSIVE if any deciding finding was inconclusive or nothing deciding
-ran; else PASS. Advisory findings (severity warning) and skips are reported but never decide.
+ran; else PASS. Advisory findings (severity warning) and skips are reported but never decide; findings on trial
+(severity shadow) never decide either, and `shadow` says what they would have decided.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +21,8 @@ from deploycheck.findings import Finding, Outcome
 SCHEMA_ID = "https://deploycheck.dev/schemas/verdict/v1.json"
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "verdict-v1.schema.json"
+# An action the run was asked for (--rollback, --promote) failed or left the service broken: a person is needed.
+ACTION_FAILED_EXIT_STATUS = 7
 
 
 def schema() -> dict[str, Any]:
@@ -41,6 +44,16 @@ class Verdict(StrEnum):
         # 0 and 1 keep pytest's meaning (all good / something failed); 2-5 are pytest's own (interrupted,
         # internal error, usage error, no tests), so "hold for a person" takes the next free code.
         return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 6}[self.value]
+
+
+def process_exit_status(document: Mapping[str, Any], inconclusive_exit: int | None = None) -> int:
+    """The run's exit status: the verdict document's, but INCONCLUSIVE exits `inconclusive_exit` when given
+    (--inconclusive-exit), for engines whose only outcomes are success and failure. The document keeps 6 and the
+    verdict, so a pipeline that reads it still sees the hold."""
+    status = int(document["exit_status"])
+    if inconclusive_exit is not None and status == Verdict.INCONCLUSIVE.exit_status:
+        return inconclusive_exit
+    return status
 
 
 def decide(findings: Iterable[Finding]) -> Verdict:
@@ -77,6 +90,7 @@ class RunReport:
     stopped: tuple[int, str] | None = None  # pytest's own exit status and why, when the run did not finish
     warnings: Sequence[str] = ()  # what weakens the evidence without deciding anything (TLS checks off)
     watch: Mapping[str, Any] | None = None  # the rounds of --watch
+    shadow_run: bool = False  # --shadow: nothing decides, the run exits 0, `shadow` says what would have been
 
     @property
     def verdict(self) -> Verdict:
@@ -107,7 +121,7 @@ class RunReport:
             "schema_version": SCHEMA_VERSION,
             "verdict": verdict.value,
             "action": verdict.action,
-            "exit_status": self.stopped[0] if self.stopped else verdict.exit_status,
+            "exit_status": self.stopped[0] if self.stopped else 0 if self.shadow_run else verdict.exit_status,
             "environment": self.environment,
             "expected_version": self.expected_version,
             "started_at": self.started_at.isoformat(timespec="seconds"),
@@ -121,6 +135,34 @@ class RunReport:
             "warnings": list(self.warnings),
             "watch": dict(self.watch) if self.watch is not None else None,
             "actions": [],
+            "shadow": self._shadow(everything),
+        }
+
+    def _shadow(self, everything: Sequence[Finding]) -> dict[str, Any] | None:
+        """What the checks on trial (severity shadow) would have decided, had they decided."""
+        trial = [finding for finding in everything if finding.severity == "shadow"]
+        if not trial:
+            return None
+
+        def deciding(findings: Iterable[Finding]) -> list[Finding]:
+            return [f.but(severity="critical") if f.severity == "shadow" else f for f in findings]
+
+        would = replace(
+            self,
+            findings={service: deciding(found) for service, found in self.findings.items()},
+            environment_findings=deciding(self.environment_findings),
+            shadow_run=False,
+        )
+        verdict = would.verdict
+        return {
+            "verdict": verdict.value,
+            "action": verdict.action,
+            "exit_status": verdict.exit_status,
+            "reasons": would.to_json()["reasons"],
+            "checks": [
+                {"service": f.service, "check": f.check, "would_have": f.outcome.value, "message": f.message}
+                for f in trial
+            ],
         }
 
 

@@ -19,7 +19,14 @@ from deploycheck.evidence import PROBES
 from deploycheck.findings import CheckFailed, Finding, Inconclusive, Outcome
 from deploycheck.outcomes import Ending
 from deploycheck_plugins import reporting
-from deploycheck_plugins.targets import environment_key, is_running, probes_of, redactor_key, service_of
+from deploycheck_plugins.targets import (
+    environment_key,
+    is_running,
+    probes_of,
+    redactor_key,
+    service_of,
+    settings_key,
+)
 
 SCOPE_PROPERTY = "deploycheck_scope"  # {"service", "check", "severity", "sections"}
 FINDING_PROPERTY = "deploycheck_finding"  # Finding.to_dict(), redacted
@@ -50,10 +57,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not is_running(config):
         return
     environment = config.stash[environment_key]
+    settings = config.stash[settings_key]
     for item in items:
         service = service_of(item)
         check = check_id(item)
-        if item.get_closest_marker("advisory"):
+        if settings.shadow:
+            severity = "shadow"  # --shadow: the whole run is a trial
+        elif item.get_closest_marker("advisory"):
             severity = "warning"
         elif service is not None:
             severity = environment.services[service].severity_of(check)
@@ -61,8 +71,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             severity = "critical"
         scope = {"service": service, "check": check, "severity": severity, "sections": _sections_read(item, service)}
         item.user_properties.append((SCOPE_PROPERTY, scope))
+        kinds = {PROBES[probe].kind for probe in probes_of(item)}
         missing = _unconfigured(environment, item, service)
-        if missing:
+        if settings.at is not None and kinds != {"metrics"}:
+            # The past is in Prometheus's history; health, the cluster, the database and flows are only now.
+            item.add_marker(pytest.mark.skip(reason="--at judges the metric checks only, as of a past moment"))
+        elif missing:
             # Known now: skipped at setup with the reason, without setting up its fixtures (cheap at scale).
             item.add_marker(
                 pytest.mark.skip(reason=f"{environment.name}/{service}: no `{missing}` configured for this service")
@@ -88,8 +102,31 @@ def _sections_read(item: pytest.Item, service: str | None) -> list[tuple[str | N
     return sorted(read, key=lambda pair: (pair[0] or "", pair[1]))
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport | None:
+    """A check that recorded its finding and raised it: the finding's message is the whole story. pytest's own
+    report would render a traceback into `verify` (milliseconds a check, and noise in every report)."""
+    excinfo = call.excinfo
+    if excinfo is None or call.when != "call" or not getattr(excinfo.value, _RECORDED, False):
+        return None
+    sections = [(f"Captured {key} {when}", content) for when, key, content in item._report_sections]
+    return pytest.TestReport(
+        item.nodeid,
+        item.location,
+        dict.fromkeys(item.keywords, 1),
+        "failed",
+        str(excinfo.value),  # JUnit, Allure and the terminal show the finding's message as it is
+        call.when,
+        sections,
+        call.duration,
+        call.start,
+        call.stop,
+        user_properties=item.user_properties,
+    )
+
+
+@pytest.hookimpl(wrapper=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_ending(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if report.failed and call.excinfo is not None:
         # A fresh list: the report must not share (and later see) the item's growing list.
@@ -124,8 +161,6 @@ def verify(request: pytest.FixtureRequest) -> Callable[[Finding], Finding]:
     inconclusive if the evidence was missing."""
     redact = request.config.stash[redactor_key]
     scope = scope_of(request.node)
-    environment = request.config.stash[environment_key].name
-    reporting.label(environment, scope.get("service"), scope.get("check", check_id(request.node)))
 
     def record(finding: Finding) -> Finding:
         __tracebackhide__ = True  # a failure points at the check's own line, not at this helper

@@ -61,6 +61,12 @@ OPTIONS = (
         metavar="VERSION",
     ),
     OptionSpec(
+        "--expected-migration",
+        "EXPECTED_MIGRATION",
+        "Schema head every checked database must be at (Alembic revision, Flyway version, Django app=name, ...)",
+        metavar="HEAD",
+    ),
+    OptionSpec(
         "--wait-ready",
         "DEPLOYCHECK_WAIT_READY",
         "Keep retrying health, readiness and version for up to this long while services start (e.g. 120s)",
@@ -131,6 +137,93 @@ OPTIONS = (
         "reports/summary.md",
         metavar="PATH",
     ),
+    OptionSpec(
+        "--metrics-file",
+        "DEPLOYCHECK_METRICS_FILE",
+        "Also write the verdict as Prometheus metrics to this file, for the node exporter's textfile collector "
+        "(e.g. /var/lib/node_exporter/textfile/deploycheck.prom)",
+        metavar="PATH",
+    ),
+    OptionSpec(
+        "--probe-traffic",
+        "DEPLOYCHECK_PROBE_TRAFFIC",
+        "Where a service's own /metrics is scraped, send up to N safe GETs (metrics.sample_path) between the two "
+        "scrapes so thin traffic can be judged; recorded as synthetic. Refused where the environment forbids it",
+        metavar="N",
+    ),
+    OptionSpec(
+        "--shadow",
+        "DEPLOYCHECK_SHADOW",
+        "Judge and record what every check would have decided, without deciding: the verdict file says it under "
+        "`shadow`, and the run exits 0 (a trial of new thresholds)",
+        False,
+        action="store_true",
+    ),
+    OptionSpec(
+        "--inconclusive-exit",
+        "DEPLOYCHECK_INCONCLUSIVE_EXIT",
+        "Exit with N instead of 6 on INCONCLUSIVE, for engines with no third state (an Argo `job` metric, a Helm "
+        "test): 1 holds nothing but rolls back, 0 promotes on missing evidence (docs/integrations.md)",
+        metavar="N",
+    ),
+    OptionSpec(
+        "--at",
+        "DEPLOYCHECK_AT",
+        "Judge the metric checks as of a past moment (an ISO 8601 time, unix seconds, or how long ago), from "
+        "Prometheus's history: for post-mortems and tuning thresholds; other checks are skipped",
+        metavar="TIME",
+    ),
+    OptionSpec(
+        "--approve",
+        "DEPLOYCHECK_APPROVE",
+        "Approve what an environment with `requires_approval: true` guards: acting on the verdict (rollback, "
+        "promotion) and running flows that change data",
+        False,
+        action="store_true",
+    ),
+    OptionSpec(
+        "--allow-mutating",
+        "DEPLOYCHECK_ALLOW_MUTATING",
+        "Run the user flows that change data (create orders, payments) where the environment does not allow them "
+        "(`allow_mutating_flows`); an environment with `requires_approval: true` needs --approve too",
+        False,
+        action="store_true",
+    ),
+    OptionSpec(
+        "--context",
+        "DEPLOYCHECK_CONTEXT",
+        "Kubernetes context of the kubeconfig, overriding the environment's `kubernetes.context`",
+        metavar="NAME",
+    ),
+    OptionSpec(
+        "--namespace",
+        "DEPLOYCHECK_NAMESPACE",
+        "Kubernetes namespace of every checked service, overriding the configured ones",
+        metavar="NAME",
+    ),
+    OptionSpec(
+        "--rollback",
+        "DEPLOYCHECK_ROLLBACK",
+        "On a FAIL verdict, roll back each failed service as its `rollback` section says (with --approve where "
+        "the environment requires approval); without it the verdict only recommends",
+        False,
+        action="store_true",
+    ),
+    OptionSpec(
+        "--promote",
+        "DEPLOYCHECK_PROMOTE",
+        "Blue-green: check each service's idle colour through its `rollback.preview_url`, and on PASS switch its "
+        "Service to it, verify through the live URL and switch back if that fails",
+        False,
+        action="store_true",
+    ),
+    OptionSpec(
+        "--dry-run",
+        "DEPLOYCHECK_DRY_RUN",
+        "With --rollback or --promote: print the exact plan (which object, from what to what) and change nothing",
+        False,
+        action="store_true",
+    ),
     OptionSpec("--list-services", None, "Show the services configured for --env and exit", False, action="store_true"),
 )
 
@@ -168,6 +261,19 @@ class Settings:
     verdict_file: Path
     summary_file: Path
     list_services: bool
+    approve: bool = False
+    allow_mutating: bool = False
+    expected_migration: str | None = None
+    kube_context: str | None = None
+    kube_namespace: str | None = None
+    rollback: bool = False
+    dry_run: bool = False
+    promote: bool = False
+    probe_traffic: int | None = None  # None: as each service's `metrics.probe_traffic` says
+    shadow: bool = False
+    at: float | None = None  # unix seconds: judge the metric checks as of then (--at)
+    metrics_file: Path | None = None  # --metrics-file: the verdict as Prometheus metrics
+    inconclusive_exit: int | None = None  # --inconclusive-exit: what INCONCLUSIVE exits with instead of 6
     origins: tuple[tuple[str, str], ...] = field(default=())  # (option flag, where its value came from)
 
     def origin(self, flag: str) -> str:
@@ -244,18 +350,49 @@ def resolve(config: pytest.Config) -> Settings:
         verdict_file=path("--verdict-file"),
         summary_file=path("--summary-file"),
         list_services=bool(values["--list-services"]),
+        approve=_flag(values["--approve"]),
+        allow_mutating=_flag(values["--allow-mutating"]),
+        expected_migration=_text(values["--expected-migration"]),
+        kube_context=values["--context"],
+        kube_namespace=values["--namespace"],
+        rollback=_flag(values["--rollback"]),
+        dry_run=_flag(values["--dry-run"]),
+        promote=_flag(values["--promote"]),
+        probe_traffic=_count(values["--probe-traffic"], origins["--probe-traffic"], "--probe-traffic"),
+        shadow=_flag(values["--shadow"]),
+        at=_deployed_at(values["--at"], origins["--at"], flag="--at"),
+        metrics_file=path("--metrics-file") if values["--metrics-file"] else None,
+        inconclusive_exit=_exit_code(values["--inconclusive-exit"], origins["--inconclusive-exit"]),
         origins=tuple(origins.items()),
     )
 
 
-def _count(value: Any, origin: str) -> int:
+def _text(value: Any) -> str | None:
+    return str(value).strip() or None if value is not None else None
+
+
+def _flag(value: Any) -> bool:
+    # From the command line a bool; from $DEPLOYCHECK_APPROVE or the ini file a word.
+    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _count(value: Any, origin: str, flag: str = "--failure-limit") -> Any:
+    if value is None:
+        return None
     text = str(value).strip()
     if not text.isdigit():
-        raise pytest.UsageError(f"--failure-limit (from {origin}): expected a whole number, 0 or more, got {text!r}")
+        raise pytest.UsageError(f"{flag} (from {origin}): expected a whole number, 0 or more, got {text!r}")
     return int(text)
 
 
-def _deployed_at(value: str | None, origin: str, now: float | None = None) -> float | None:
+def _exit_code(value: Any, origin: str) -> int | None:
+    code = _count(value, origin, "--inconclusive-exit")
+    if code is not None and code > 255:
+        raise pytest.UsageError(f"--inconclusive-exit (from {origin}): an exit status is 0 to 255, got {code}")
+    return code
+
+
+def _deployed_at(value: str | None, origin: str, now: float | None = None, flag: str = "--deployed-at") -> float | None:
     """'2026-11-27T13:00:00Z', '1764248400' or '10m' (ago) -> unix seconds; in the future is a usage error."""
     if value is None:
         return None
@@ -271,11 +408,11 @@ def _deployed_at(value: str | None, origin: str, now: float | None = None) -> fl
                 moment = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     except ValueError:
         raise pytest.UsageError(
-            f"--deployed-at (from {origin}): expected an ISO 8601 time (2026-11-27T13:00:00Z), unix seconds or how "
+            f"{flag} (from {origin}): expected an ISO 8601 time (2026-11-27T13:00:00Z), unix seconds or how "
             f"long ago (10m), got {text!r}"
         ) from None
     if moment > now + 60:
-        raise pytest.UsageError(f"--deployed-at (from {origin}): {text!r} is in the future")
+        raise pytest.UsageError(f"{flag} (from {origin}): {text!r} is in the future")
     return moment
 
 

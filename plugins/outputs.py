@@ -1,4 +1,5 @@
-"""Listeners of the verdict hook that show the verdict: the verdict file, the Markdown summary, the terminal table.
+"""Listeners of the verdict hook that show the verdict: the verdict file, the Markdown summary (also appended to
+`$GITHUB_STEP_SUMMARY` when set), the Prometheus text file of `--metrics-file`, the terminal table.
 
 Each is `trylast`, so it shows what actions added to the document. A file that cannot be written is reported
 plainly and makes the run's status pytest's "internal error" (3), never 1, which a pipeline would read as a
@@ -8,6 +9,7 @@ failed deployment.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,8 @@ from typing import Any
 import pytest
 
 from deploycheck.files import write_atomically
-from deploycheck.verdict import Verdict, describe_action, table_rows, to_markdown
+from deploycheck.reports import summary, textfile
+from deploycheck.verdict import Verdict, describe_action, table_rows
 from deploycheck_plugins.targets import is_running, settings_key
 
 document_key = pytest.StashKey[dict[str, Any]]()
@@ -28,7 +31,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or not is_running(config):
         return
     settings = config.stash[settings_key]
-    for flag, path in (("--verdict-file", settings.verdict_file), ("--summary-file", settings.summary_file)):
+    files = [("--verdict-file", settings.verdict_file), ("--summary-file", settings.summary_file)]
+    if settings.metrics_file is not None:
+        files.append(("--metrics-file", settings.metrics_file))
+    for flag, path in files:
         problem = _unwritable(path)
         if problem:
             raise pytest.UsageError(f"{flag} {path} (from {settings.origin(flag)}): cannot write there: {problem}")
@@ -38,14 +44,22 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_deploycheck_verdict(config: pytest.Config, document: dict[str, Any]) -> None:
     config.stash[document_key] = document
     settings = config.stash[settings_key]
-    for path, text in (
-        (settings.verdict_file, json.dumps(document, indent=2) + "\n"),
-        (settings.summary_file, to_markdown(document)),
-    ):
+    markdown = summary.render(document)
+    files = [(settings.verdict_file, json.dumps(document, indent=2) + "\n"), (settings.summary_file, markdown)]
+    if settings.metrics_file is not None:
+        files.append((settings.metrics_file, textfile.render(document)))
+    for path, text in files:
         try:
             write_atomically(path, text)
         except OSError as error:
             config.stash[write_error_key] = f"cannot write {path}: {error.strerror or error}"
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:  # GitHub Actions' job summary page: appended to, as each step may add its part
+        try:
+            with open(step_summary, "a", encoding="utf-8") as page:
+                page.write(markdown)
+        except OSError as error:
+            document["warnings"].append(f"cannot append to $GITHUB_STEP_SUMMARY: {error.strerror or error}")
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -76,6 +90,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if failure:
         write(f"deploycheck: {failure} (exit status 3)", red=True, bold=True)
         return
+    shadow = document.get("shadow")
+    if shadow:
+        write(f"SHADOW: the checks on trial would have made it {shadow['verdict']} -> {shadow['action']}", bold=True)
+        for check in shadow["checks"]:
+            if check["would_have"] != "passed":
+                write(
+                    f"  would have {check['would_have']}: {check['service'] or 'environment'} {check['check']}: "
+                    f"{check['message']}"
+                )
     write(
         f"VERDICT: {document['verdict']} -> {document['action']} (exit status {document['exit_status']}); "
         f"verdict file: {settings.verdict_file}",

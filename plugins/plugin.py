@@ -11,10 +11,15 @@ pytest_plugins = [
     "deploycheck_plugins.rootdir",
     "deploycheck_plugins.options",
     "deploycheck_plugins.targets",
+    "deploycheck_plugins.reporting",  # before checks, which imports it: so pytest can rewrite its asserts
     "deploycheck_plugins.checks",
+    "deploycheck_plugins.flows",
+    "deploycheck_plugins.flows_at_once",
     "deploycheck_plugins.redaction",
+    "deploycheck_plugins.notify",  # before outputs: both trylast, and the one registered first runs first
     "deploycheck_plugins.outputs",
     "deploycheck_plugins.baseline",
+    "deploycheck_plugins.actions",
     "deploycheck_plugins.verdict",
     "deploycheck_plugins.watch",
 ]

@@ -1,33 +1,204 @@
-"""A thin shim over Allure: labels and attachments when allure-pytest is installed, nothing otherwise."""
+"""Allure, for reviewing a deploy: what each check shows, and the files that describe the whole run.
+
+Per check (on the process that runs it, a worker under xdist):
+- labels for reading: suites environment -> service -> kind of check (`health`, `latency`, ...), the same as
+  behaviors (epic, feature, story), so both trees read the way a reviewer asks: "what broke in production, on which
+  service, what kind of check"; the node id says none of that;
+- the Allure severity follows the check's deciding severity (critical -> critical, warning -> minor,
+  shadow -> trivial), so "critical" filters exactly what decides the verdict;
+- a title from the finding ("orders: version.matches_expected: ... serves v2.3.1, expected v9.9.9"), parameters
+  service and environment, and the status message is the finding's message, never an exception's type;
+- attachments: the judgement (observed vs limit) and the evidence behind it, one renderer per evidence kind
+  (`deploycheck.reports.evidence`), redacted.
+
+Per run (on the controller, a `trylast` listener of the verdict hook): `environment.properties` with the verdict,
+action and reasons first, `executor.json` (CI variables; its report name carries the verdict), `categories.json`.
+
+Without allure-pytest, or without `--alluredir`, nothing here does anything.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from collections.abc import Generator
+from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
+
+import pytest
+
+from deploycheck.reports import allure_files, evidence
+from deploycheck.text import one_line
+from deploycheck_plugins.targets import environment_key, redactor_key, settings_key
 
 allure: ModuleType | None
 try:
     import allure
+    from allure_commons.model2 import StatusDetails
 except ImportError:  # allure-pytest is a dependency, but the suite must not break without it
     allure = None
 
-
-def label(environment: str, service: str | None, check: str) -> None:
-    if allure is None:
-        return
-    allure.dynamic.parent_suite(environment)
-    allure.dynamic.suite(service or "environment")
-    allure.dynamic.feature(check.split(".", 1)[0])
-    allure.dynamic.story(check)
-    allure.dynamic.tag(environment, service or "environment")
+SEVERITY = {"critical": "critical", "warning": "minor", "shadow": "trivial"}
+TITLE_MESSAGE_CHARS = 140
 
 
 def attach_finding(finding: dict[str, Any]) -> None:
+    """Attach the evidence behind a recorded finding to the running test. The finding was redacted where it was
+    made, and the attachments are made of its values only."""
     if allure is None:
         return
-    allure.attach(
-        json.dumps(finding, indent=2, default=str),
-        name=f"finding {finding['check']}: {finding['outcome']}",
-        attachment_type=allure.attachment_type.JSON,
+    types = {"text": allure.attachment_type.TEXT, "json": allure.attachment_type.JSON}
+    outcome = finding.get("outcome")
+    _steps(finding)
+    for item in evidence.attachments(finding):
+        allure.attach(item.body, name=f"{item.name} ({outcome})", attachment_type=types[item.kind])
+
+
+class _StepBroke(AssertionError):
+    """Marks a replayed step as failed in Allure (its context manager records the exception, then we drop it)."""
+
+
+def _steps(finding: dict[str, Any]) -> None:
+    """A flow's recorded steps as Allure steps, in the order they ran (cleanups last), each with what came back;
+    a failed one shows failed. Flows run before their test does, so the steps are replayed from the finding."""
+    assert allure is not None
+    observed = finding.get("observed")
+    steps = observed.get("steps") if isinstance(observed, dict) else None
+    for step in steps if isinstance(steps, list) else ():
+        title = f"{step.get('phase', 'step')}: {step.get('name')}: {step.get('request')} -> {step.get('status')}"
+        title += f" in {step.get('ms')} ms" if step.get("ms") is not None else ""
+        try:
+            with allure.step(one_line(title, TITLE_MESSAGE_CHARS)):
+                shown = {key: value for key, value in step.items() if key not in ("name", "phase", "passed")}
+                body = json.dumps(shown, indent=2, default=str)
+                allure.attach(body, name="exchange", attachment_type=allure.attachment_type.JSON)
+                if not step.get("passed", True):
+                    raise _StepBroke(str(step.get("error") or "the step did not answer as expected"))
+        except _StepBroke:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per check
+
+
+# tryfirst: the outermost wrapper, so Allure's own wrapper has handled the report when this runs.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    result = _allure_result(item.config)
+    if result is None:
+        return report
+    from deploycheck_plugins.checks import FINDING_PROPERTY, scope_of  # checks imports this module
+
+    scope = scope_of(item)
+    if not scope:
+        return report
+    if call.when == "setup":
+        _describe(item, scope)
+    findings = [cast(dict[str, Any], v) for n, v in item.user_properties if n == FINDING_PROPERTY]
+    deciding = [f for f in findings if f.get("outcome") in ("failed", "inconclusive")]
+    if call.when == "call" and findings:
+        _show(item, result, (deciding or findings)[-1], failed=call.excinfo is not None)
+    return report
+
+
+def _show(item: pytest.Item, result: Any, finding: dict[str, Any], failed: bool) -> None:
+    """The title from the finding; for a check that did not pass, its message as the status message (not
+    "deploycheck.findings.CheckFailed: ..."), and a trace that says what kind of check ended how (for
+    categories.json) and what was observed against what limit."""
+    assert allure is not None
+    service = finding.get("service") or "environment"
+    allure.dynamic.title(f"{service}: {finding['check']}: {one_line(finding['message'], TITLE_MESSAGE_CHARS)}")
+    if failed and result.statusDetails is not None:
+        trace = allure_files.trace_header(finding["check"], finding["outcome"]) + "\n" + evidence.judgement(finding)
+        result.statusDetails = StatusDetails(message=finding["message"], trace=_redact(item.config, trace))
+
+
+def _describe(item: pytest.Item, scope: dict[str, Any]) -> None:
+    """Labels, severity, parameters and a first title: set for every test, also one skipped at setup."""
+    assert allure is not None
+    environment = item.config.stash[environment_key].name
+    service = scope.get("service") or "environment"
+    check = scope.get("check") or item.name
+    kind = check.split(".", 1)[0]
+    dynamic = allure.dynamic
+    dynamic.parent_suite(environment)
+    dynamic.suite(service)
+    dynamic.sub_suite(kind)
+    dynamic.epic(environment)
+    dynamic.feature(service)
+    dynamic.story(kind)
+    dynamic.tag(environment, service, kind)
+    dynamic.severity(SEVERITY.get(scope.get("severity", "critical"), "normal"))
+    dynamic.parameter("environment", environment)
+    dynamic.parameter("service", service)
+    dynamic.title(f"{service}: {check}")
+
+
+def _allure_result(config: pytest.Config) -> Any:
+    """The Allure result of the running test, when allure-pytest writes results (--alluredir)."""
+    if allure is None:
+        return None
+    listener = config.pluginmanager.get_plugin("allure_listener")
+    if listener is None:
+        return None
+    return listener.allure_logger.get_test(None)
+
+
+def _redact(config: pytest.Config, text: str) -> str:
+    redact = config.stash.get(redactor_key, None)
+    return redact(text) if redact is not None else text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per run
+
+
+@pytest.hookimpl(trylast=True)  # after the actions, which the environment panel lists
+def pytest_deploycheck_verdict(config: pytest.Config, document: dict[str, Any]) -> None:
+    results = getattr(config.option, "allure_report_dir", None)
+    if allure is None or not results:
+        return
+    settings = config.stash[settings_key]
+    redact = config.stash[redactor_key]
+    ci = allure_files.ci_run(os.environ)
+    facts = {
+        "Services": ", ".join(config.stash[environment_key].services),
+        "Git revision": os.environ.get("DEPLOYCHECK_GIT_REVISION") or ci.get("revision") or _git_revision(),
+        "Run id": ci.get("run_id") or _flow_run_id(config),
+        "Deploy time": _iso(settings.deployed_at),
+        "Report": os.environ.get("DEPLOYCHECK_REPORT_URL"),
+    }
+    properties = redact(allure_files.environment_properties(document, facts))
+    executor = redact.scrub_document(
+        allure_files.executor(document, os.environ, os.environ.get("DEPLOYCHECK_REPORT_URL"))
     )
+    try:
+        allure_files.write_run_files(Path(results), properties, executor)
+    except OSError as error:
+        document["warnings"].append(f"cannot write the Allure run files in {results}: {error.strerror or error}")
+
+
+def _git_revision() -> str | None:
+    """The revision of the checked-out suite, when it runs from a git work tree (bounded: never a hang)."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _flow_run_id(config: pytest.Config) -> str | None:
+    from deploycheck_plugins.flows import run_id_key
+
+    return config.stash.get(run_id_key, None)
+
+
+def _iso(moment: float | None) -> str | None:
+    return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")

@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,12 @@ import pytest
 
 from deploycheck import (
     baseline_file,
+    database_evidence,  # noqa: F401  (registers the database probe before its fixture is made)
+    kubernetes_evidence,  # (registers the rollout probe before its fixture is made)
     metric_evidence,  # noqa: F401  (registers the metric probes before their fixtures are made)
 )
 from deploycheck import config as configuration
+from deploycheck.actions import promote
 from deploycheck.config import ConfigError, Environment, Overrides, Service
 from deploycheck.demo import DemoError
 from deploycheck.evidence import PROBES, GatherSettings, NotConfigured, ProbeKey
@@ -33,11 +37,14 @@ environment_key = pytest.StashKey[Environment]()
 redactor_key = pytest.StashKey[Redactor]()
 run_key = pytest.StashKey[Run]()
 shared_dir_key = pytest.StashKey[Path]()
+cluster_key = pytest.StashKey[dict[str, Any]]()  # deploy time and deployed tags read from the cluster
+live_urls_key = pytest.StashKey[dict[str, str]]()  # --promote: live URLs of the services checked by preview URL
 
 TARGET = "target"
 WORKER_SHARED_DIR = "deploycheck_shared_dir"
 WORKER_DEMO_URLS = "deploycheck_demo_urls"
 WORKER_DEMO_ERROR = "deploycheck_demo_error"
+WORKER_CLUSTER = "deploycheck_cluster"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class Target:
     name: str
     expected_version: str | None
     run: Run
+    expected_version_origin: str | None = None  # "--expected-version" (or its variable), or "deployed image"
+    expected_migration: str | None = None  # --expected-migration: the schema head every checked database must be at
 
     @property
     def id(self) -> str:
@@ -97,6 +106,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.list_services:
         return
     environment = _load(settings)
+    environment = kubernetes_evidence.with_overrides(environment, settings.kube_context, settings.kube_namespace)
+    if settings.promote:  # the idle colour is what the checks judge, through its own URL
+        environment, config.stash[live_urls_key] = promote.preview(environment)
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    settings = _cluster_defaults(config, settings, environment, workerinput)
     if settings.expected_version is None and environment.demo is not None:
         # The demo is deployed by the run itself, so the version it was started with is the one to expect.
         origin = ("--expected-version", f"demo.version in {environment.source.name}")
@@ -104,7 +118,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[settings_key] = settings
     config.stash[environment_key] = environment
     config.stash[redactor_key] = environment_redactor(environment)
-    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     shared_dir: Path | None
     if workerinput:
         shared_dir = Path(workerinput[WORKER_SHARED_DIR])
@@ -124,6 +137,23 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def _cluster_defaults(
+    config: pytest.Config, settings: Settings, environment: Environment, workerinput: dict[str, Any]
+) -> Settings:
+    """Without --deployed-at, the deploy time is the newest rollout's; read once, on the controller."""
+    if settings.deployed_at is not None and settings.expected_version is not None:
+        facts: dict[str, Any] = {"deployed_at": None, "deployed_at_origin": None, "tags": {}}
+    elif WORKER_CLUSTER in workerinput:
+        facts = workerinput[WORKER_CLUSTER]
+    else:
+        facts = kubernetes_evidence.cluster_defaults(environment)
+    config.stash[cluster_key] = facts
+    if settings.deployed_at is None and facts["deployed_at"] is not None:
+        origin = ("--deployed-at", facts["deployed_at_origin"])
+        return replace(settings, deployed_at=facts["deployed_at"], origins=(*settings.origins, origin))
+    return settings
+
+
 def _gather_settings(settings: Settings, environment: Environment) -> GatherSettings:
     recorded = {}
     if settings.baseline_file is not None and not settings.record_baseline:
@@ -131,11 +161,21 @@ def _gather_settings(settings: Settings, environment: Environment) -> GatherSett
             recorded = baseline_file.read(settings.baseline_file, environment.name)
         except baseline_file.BaselineFileError as error:
             raise pytest.UsageError(f"--baseline (from {settings.origin('--baseline')}): {error}") from None
+    if settings.probe_traffic and not environment.allow_probe_traffic:
+        raise pytest.UsageError(
+            f"--probe-traffic (from {settings.origin('--probe-traffic')}): environment {environment.name} forbids "
+            "requests of the suite's own (allow_probe_traffic: false)"
+        )
+    if settings.at is not None and settings.deployed_at is not None and settings.deployed_at > settings.at:
+        raise pytest.UsageError("--deployed-at is after --at: the deploy must come before the moment judged")
     return GatherSettings(
         wait_ready_s=settings.wait_ready_s,
+        now=settings.at if settings.at is not None else time.time(),
+        replay=settings.at is not None,
         deployed_at=settings.deployed_at,
         recorded_baseline=recorded,
         baseline_file=str(settings.baseline_file) if settings.baseline_file else None,
+        probe_traffic=settings.probe_traffic if environment.allow_probe_traffic else 0,
     )
 
 
@@ -182,6 +222,7 @@ class XdistHandover:
             node.workerinput[WORKER_DEMO_URLS] = dict(run.start_demo())
         except DemoError as error:
             node.workerinput[WORKER_DEMO_ERROR] = str(error)
+        node.workerinput[WORKER_CLUSTER] = self.config.stash[cluster_key]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -261,7 +302,15 @@ def target(request: pytest.FixtureRequest) -> Target:
     """The service under check (parametrized: one test per selected service)."""
     config = request.config
     run = config.stash[run_key]
-    return Target(run.configured.name, request.param, config.stash[settings_key].expected_version, run)
+    expected = config.stash[settings_key].expected_version
+    origin = "--expected-version" if expected is not None else None
+    deployed = config.stash[cluster_key]["tags"].get(request.param)
+    if expected is None and deployed is not None:  # the tag just deployed is the version to serve
+        expected, origin = deployed, "deployed image"
+    migration = config.stash[settings_key].expected_migration
+    return Target(
+        run.configured.name, request.param, expected, run, expected_version_origin=origin, expected_migration=migration
+    )
 
 
 def _evidence(request: pytest.FixtureRequest, probe: str, service: str | None) -> Evidence:

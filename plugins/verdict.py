@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from deploycheck.findings import Finding, Outcome
+from deploycheck.metric_evidence import probe_traffic_refused
 from deploycheck.outcomes import Ending, Phase, combine
 from deploycheck.text import one_line
-from deploycheck.verdict import RunReport
+from deploycheck.verdict import RunReport, process_exit_status
 from deploycheck_plugins.checks import ENDING_PROPERTY, FINDING_PROPERTY, property_of, scope_of
 from deploycheck_plugins.outputs import write_error_key
 from deploycheck_plugins.targets import environment_key, is_running, redactor_key, settings_key
@@ -132,18 +133,29 @@ class VerdictCollector:
             not_judged=self._not_judged(),
             stopped=stopped,
             watch=self.watched,
-            warnings=[
-                f"{name}: TLS certificates are not verified (tls.verify: false): its answers could come from anyone"
-                for name, service in self.environment.services.items()
-                if not service.tls.verify and service.url.startswith("https://")
-            ],
+            shadow_run=self.settings.shadow,
+            warnings=self._warnings(),
         )
         self.document = report.to_json()  # every finding was redacted once, when it was made
         self.config.hook.pytest_deploycheck_verdict(config=self.config, document=self.document)
         if write_error_key in self.config.stash:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         elif exitstatus not in _PYTEST_OWN:
-            session.exitstatus = self.document["exit_status"]
+            session.exitstatus = process_exit_status(self.document, self.settings.inconclusive_exit)
+
+    def _warnings(self) -> list[str]:
+        """What weakens the evidence without deciding anything, or was configured and could not apply."""
+        warnings = []
+        for name, service in self.environment.services.items():
+            if not service.tls.verify and service.url.startswith("https://"):
+                warnings.append(
+                    f"{name}: TLS certificates are not verified (tls.verify: false): its answers could come from anyone"
+                )
+            asked = self.settings.probe_traffic or (service.metrics.probe_traffic if service.metrics else None)
+            why_not = probe_traffic_refused(self.environment, service) if asked else None
+            if why_not:
+                warnings.append(f"{name}: probe traffic was not sent: {why_not}")
+        return warnings
 
     def _not_judged(self) -> list[dict[str, Any]]:
         """Configured sections that no check of this run judged: listed, so a PASS never hides them."""
@@ -169,9 +181,14 @@ class VerdictCollector:
         ]
 
 
+ACTING_SECTIONS = ("rollback", "notifications")  # what acts on the verdict: never evidence a check judges
+
+
 def _sections(configured: Any) -> list[str]:
     core = [section for section in ("health", "ready", "version") if getattr(configured, section, None) is not None]
-    return core + list(configured.configured_sections())
+    later = [section for section in configured.configured_sections() if section not in ACTING_SECTIONS]
+    flows = [f"flows.{flow}" for flow in getattr(configured, "flows", ())]  # a skipped flow is not a judged one
+    return core + later + flows
 
 
 def _slug(nodeid: str) -> str:

@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -43,6 +40,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.processes import die_with_parent, free_port
 
 PYTEST_DONT_REWRITE = True
 READY_TIMEOUT_S = 30.0
@@ -284,7 +283,7 @@ class Launcher:
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
         process = _Process(name, popen, log)
         self._started.append(process)
@@ -311,13 +310,6 @@ def require(*names: str, package: str) -> str:
     if os.environ.get(REQUIRE_VARIABLE, "") not in ("", "0"):
         pytest.fail(f"{REQUIRE_VARIABLE} is set but {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _prometheus_config(
@@ -386,15 +378,6 @@ def _get(url: str, credentials: tuple[str, str] | None, ca_file: str | None, tim
 
 def _rfc3339(moment: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn that has Linux send the server SIGTERM when the test process dies without its teardown."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
-    pr_set_pdeathsig = 1
-    return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ first answer arrived, so the snapshots' `taken_at` are at least `interval_s` apa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -89,8 +90,10 @@ class ScrapeSession:
     ) -> None:
         await self._http.__aexit__(exc_type, exc, traceback)
 
-    async def fetch(self, request: ScrapeRequest) -> Evidence:
-        """Two snapshots `interval_s` apart as value, or an error in one line. Never raises."""
+    async def fetch(self, request: ScrapeRequest, meanwhile: Callable[[], Awaitable[object]] | None = None) -> Evidence:
+        """Two snapshots `interval_s` apart as value, or an error in one line. Never raises. `meanwhile` runs between
+        the two scrapes (the suite's own requests, when it tops up thin traffic); the second scrape waits for it, up
+        to one more timeout."""
         started = time.perf_counter()
         value: tuple[Snapshot, Snapshot] | None = None
         error: str | None = None
@@ -98,7 +101,12 @@ class ScrapeSession:
         try:
             _check_interval(request.interval_s)
             first = await self._scrape(request, f"scrape of {url}")
-            await asyncio.sleep(request.interval_s)
+            if meanwhile is None:
+                await asyncio.sleep(request.interval_s)
+            else:
+                between = asyncio.gather(asyncio.sleep(request.interval_s), meanwhile())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(between, request.interval_s + request.timeout_s)
             second = await self._scrape(request, f"second scrape of {url}")
             value = (first, second)
         except ProbeFailure as failure:

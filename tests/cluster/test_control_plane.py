@@ -12,30 +12,13 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.workloads import deployment
 from tools.k8s.cluster import ControlPlane, k8s_version
 
 pytestmark = pytest.mark.cluster
 
 IMAGE = "registry.example/demo"
 ROLLOUT_TIMEOUT = "120s"
-
-
-def deployment_manifest(name: str, image: str, replicas: int = 3) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "labels": {"app": name}},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "app", "image": image}]},
-                },
-            },
-        }
-    )
 
 
 def deployed_image(cp: ControlPlane, ns: str, name: str) -> str:
@@ -80,7 +63,7 @@ def test_server_version(kube_cluster: ControlPlane) -> None:
 
 def test_rollout_and_undo(kube_cluster: ControlPlane, kube_namespace: str) -> None:
     cp, ns = kube_cluster, kube_namespace
-    cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment_manifest("demo", f"{IMAGE}:v1"))
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=deployment("demo", f"{IMAGE}:v1", replicas=3))
     rollout_status(cp, ns, "demo")
     assert deployed_image(cp, ns, "demo") == f"{IMAGE}:v1"
     rs_v1 = current_replicaset(cp, ns, "demo")

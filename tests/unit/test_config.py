@@ -233,7 +233,7 @@ def test_every_section_parses_into_a_typed_object(tmp_path):
         "http_requests_total",
     )
     assert api.slo == Slo(p95_ms=200, error_rate=0.01)
-    assert api.baseline is not None and (api.baseline.window, api.baseline.min_requests) == (900.0, 100)
+    assert api.baseline is not None and (api.baseline.window, api.baseline.min_requests) == (900.0, None)
     assert api.alerts is not None and api.alerts.severities == ("critical", "page")
     assert api.resources is not None and (api.resources.max_cpu, api.resources.max_memory) == (0.5, 512 * 2**20)
     assert isinstance(api.database, Database) and (api.database.port, api.database.sslmode) == (6432, "verify-full")
@@ -539,7 +539,7 @@ def test_wrong_values_in_each_service_section(tmp_path, lines, expected):
             "notifications.webhooks: expected a list, found a mapping",
         ),
         ("requires_approval: maybe\n", "requires_approval: expected true or false, found 'maybe'"),
-        ("services_: {}\n", "services_: unknown key (allowed here: environment, requires_approval, demo, prometheus"),
+        ("services_: {}\n", "services_: unknown key (allowed here: environment, requires_approval, allow_probe"),
     ],
 )
 def test_wrong_values_in_each_environment_section(tmp_path, top, expected):

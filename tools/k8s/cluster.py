@@ -365,6 +365,9 @@ class ControlPlane:
                 "--controllers=*,-cloud-node-lifecycle-controller,-node-route-controller,-service-lb-controller",
                 # Notice node conditions (and lift the not-ready taint) within 1s.
                 "--node-monitor-period=1s",
+                # kwok renews the fake nodes' leases; on a loaded CI machine it can fall behind the default 50s,
+                # and every pod would turn NotReady in the middle of a test.
+                "--node-monitor-grace-period=300s",
                 # Client-side throttling (20 qps) makes its start-up take seconds.
                 "--kube-api-qps=200",
                 "--kube-api-burst=400",

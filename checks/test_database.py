@@ -1,0 +1,42 @@
+"""The service's database answers, its schema is at the head this version expects, and nothing is stuck.
+
+All four read one piece of evidence, `database`: a read-only session per service, opened for every selected service
+at once before the first check runs.
+"""
+
+import pytest
+
+from deploycheck import database_rules
+
+
+def test_reachable(database, verify):
+    """A connection and a trivial query, in a read-only session; the round trip is recorded."""
+    verify(database_rules.reachable(database))
+
+
+def test_migrations_at_head(target, database, request, verify):
+    """The applied migrations head equals the expected one (--expected-migration, the configuration, or /version)."""
+    migrations = target.require("database").migrations
+    if migrations is None:
+        pytest.skip(f"{target.id}: no `database.migrations` configured for this service")
+    version = request.getfixturevalue("version") if migrations.version_field and _has_version(target) else None
+    expected = database_rules.expected_head(target.expected_migration, migrations, version)
+    finding = verify(database_rules.migrations_at_head(database, migrations, expected))
+    if finding.outcome.value == "skipped":
+        pytest.skip(finding.message)
+
+
+def test_no_blocking(target, database, verify):
+    """No session waits on a lock, and no transaction runs or idles in transaction, beyond the limits."""
+    verify(database_rules.no_blocking(database, target.require("database")))
+
+
+def test_replication_lag(target, database, verify):
+    """On a replica: the lag behind the primary is under `database.max_replication_lag`."""
+    if database.ok and not database_rules.is_replica(database):
+        pytest.skip(f"{target.id}: the database is a primary, not a replica")
+    verify(database_rules.replication_lag(database, target.require("database")))
+
+
+def _has_version(target):
+    return target.service.version is not None

@@ -1,0 +1,26 @@
+"""What the fixtures that start real servers (Prometheus, PostgreSQL) share: a free loopback port, and a child that
+dies with the test process should that be killed before its teardown."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def die_with_parent(how: signal.Signals) -> Callable[[], None] | None:
+    """A preexec_fn that has Linux send the child `how` when the test process dies without its teardown."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, how)

@@ -1,0 +1,110 @@
+"""Declared flows: the model of `declared_flows:`, how `${...}` is substituted when a step is sent, and how the
+environment file keeps those references unresolved when it is loaded."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from deploycheck.config import ConfigError, load_environment
+from deploycheck.flows.declared import environment_names
+from deploycheck.flows.model import DeclaredFlow
+from deploycheck.flows.substitute import MissingValue, dotted, substitute
+
+LOGIN = {
+    "name": "log in",
+    "method": "POST",
+    "path": "/oauth/token",
+    "form": {"username": "${SMOKE_USER}", "password": "${SMOKE_PASSWORD}"},
+    "save": {"token": "access_token"},
+}
+CREATE = {
+    "name": "create",
+    "method": "POST",
+    "path": "/v1/orders",
+    "body": {"reference": "smoke-${run_id}", "items": [{"sku": "${SKU}"}]},
+    "save": {"order_id": "id"},
+}
+CLEANUP = {"name": "delete", "method": "DELETE", "path": "/v1/orders/${order_id}"}
+
+
+def test_substitute_fills_text_inside_lists_and_mappings():
+    values = {"run_id": "r1", "order_id": "ord_9"}
+    body = {"reference": "smoke-${run_id}", "lines": ["${order_id}", 2, None], "${run_id}": True}
+
+    assert substitute(body, values) == {"reference": "smoke-r1", "lines": ["ord_9", 2, None], "r1": True}
+
+
+def test_a_value_nobody_gave_is_an_error_naming_it():
+    with pytest.raises(MissingValue) as missing:
+        substitute("/v1/orders/${order_id}", {"run_id": "r1"})
+
+    assert missing.value.name == "order_id"
+    assert "${order_id} has no value" in str(missing.value)
+
+
+def test_dotted_paths_reach_into_objects_and_lists():
+    document = {"items": [{"sku": "A1"}, {"sku": "B2"}], "total": 3}
+
+    assert dotted(document, "items.1.sku") == "B2"
+    assert dotted(document, "total") == 3
+    with pytest.raises(KeyError):
+        dotted(document, "items.2.sku")
+
+
+def test_the_environment_names_of_a_flow_are_neither_saved_nor_the_run_id():
+    flow = DeclaredFlow.model_validate(
+        {"headers": {"Authorization": "Bearer ${token}"}, "steps": [LOGIN, CREATE], "cleanup": [CLEANUP]}
+    )
+
+    assert environment_names(flow) == {"SMOKE_USER", "SMOKE_PASSWORD", "SKU"}
+    assert flow.steps[1].body == CREATE["body"]
+
+
+@pytest.mark.parametrize(
+    ("step", "reason"),
+    [
+        ({**CREATE, "form": {"a": "b"}}, "a JSON `body` or a `form`, not both"),
+        ({**CREATE, "retries": 2}, "never retried"),
+        ({**CREATE, "save": {"not a name": "id"}}, "`save` names"),
+        ({**CREATE, "method": "FETCH"}, "method"),
+    ],
+)
+def test_a_bad_step_is_rejected_with_the_reason(step, reason):
+    with pytest.raises(ValidationError, match=reason):
+        DeclaredFlow.model_validate({"steps": [step]})
+
+
+def test_a_post_with_an_idempotency_key_may_be_retried():
+    step = {**CREATE, "retries": 1, "headers": {"Idempotency-Key": "smoke-${run_id}"}}
+
+    assert DeclaredFlow.model_validate({"steps": [step]}).steps[0].retries == 1
+
+
+def write(tmp_path, declared, **service):
+    document = {
+        "environment": "staging",
+        "declared_flows": declared,
+        "services": {"api": {"url": "https://api.example.com", "flows": ["crud"], **service}},
+    }
+    (tmp_path / "staging.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return tmp_path
+
+
+def test_the_file_keeps_the_references_of_a_declared_flow_for_the_run(tmp_path):
+    # SMOKE_PASSWORD is unset and run_id is no variable at all: neither is resolved when the file is loaded.
+    declared = {"crud": {"mutating": True, "steps": [LOGIN, CREATE], "cleanup": [CLEANUP]}}
+    environment = load_environment(write(tmp_path, declared), "staging", environ={})
+
+    flow = environment.declared_flows["crud"]
+    assert flow.mutating and flow.steps[0].form == LOGIN["form"]
+    assert flow.steps[1].body["reference"] == "smoke-${run_id}"
+    assert environment.allow_mutating_flows is False
+
+
+def test_a_broken_declared_flow_is_a_configuration_error_with_its_key_path(tmp_path):
+    declared = {"crud": {"steps": [{"name": "no path"}]}}
+
+    with pytest.raises(ConfigError, match=r"declared_flows\.crud\.steps\[0\]\.path: missing"):
+        load_environment(write(tmp_path, declared), "staging", environ={})
