@@ -114,11 +114,17 @@ def _known_values_pattern(values: set[str]) -> re.Pattern[str] | None:
 
 
 def _redact_structure(text: str) -> str:
-    """Mask the credentials that can be told by their shape alone (no known values needed)."""
-    text = _mask_groups(_URL_PASSWORD, text, "password")
-    text = _mask_groups(_KEY_VALUE, text, "single", "double", "value")
-    text = _mask_groups(_AUTHORIZATION, text, "credentials", "rest")
-    return _mask_groups(_QUOTED_ITEM, text, "single", "double")
+    """Mask the credentials that can be told by their shape alone (no known values needed). Each pattern needs a
+    character (or "://") that most figures and words lack: testing for it first skips the regex scan."""
+    if "://" in text and "@" in text:
+        text = _mask_groups(_URL_PASSWORD, text, "password")
+    if "=" in text:
+        text = _mask_groups(_KEY_VALUE, text, "single", "double", "value")
+    if ":" in text:
+        text = _mask_groups(_AUTHORIZATION, text, "credentials", "rest")
+    if '"' in text or "'" in text:
+        text = _mask_groups(_QUOTED_ITEM, text, "single", "double")
+    return text
 
 
 class Secret:

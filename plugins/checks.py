@@ -172,7 +172,7 @@ def verify(request: pytest.FixtureRequest) -> Callable[[Finding], Finding]:
         )
         data = redact.scrub_document(finding.to_dict())  # the one place a recorded finding is redacted
         request.node.user_properties.append((FINDING_PROPERTY, data))
-        reporting.attach_finding(data)
+        reporting.attach_finding(request.config, data)
         error: Exception | None = None
         if finding.outcome is Outcome.FAILED:
             error = CheckFailed(data["message"])

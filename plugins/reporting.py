@@ -45,10 +45,10 @@ SEVERITY = {"critical": "critical", "warning": "minor", "shadow": "trivial"}
 TITLE_MESSAGE_CHARS = 140
 
 
-def attach_finding(finding: dict[str, Any]) -> None:
+def attach_finding(config: pytest.Config, finding: dict[str, Any]) -> None:
     """Attach the evidence behind a recorded finding to the running test. The finding was redacted where it was
-    made, and the attachments are made of its values only."""
-    if allure is None:
+    made, and the attachments are made of its values only. Nothing to do (nor to render) without --alluredir."""
+    if allure is None or config.pluginmanager.get_plugin("allure_listener") is None:
         return
     types = {"text": allure.attachment_type.TEXT, "json": allure.attachment_type.JSON}
     outcome = finding.get("outcome")
