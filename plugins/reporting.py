@@ -52,7 +52,8 @@ def attach_finding(config: pytest.Config, finding: dict[str, Any]) -> None:
         return
     types = {"text": allure.attachment_type.TEXT, "json": allure.attachment_type.JSON}
     outcome = finding.get("outcome")
-    _steps(finding)
+    if not _steps(finding):
+        _check_steps(finding)
     for item in evidence.attachments(finding):
         allure.attach(item.body, name=f"{item.name} ({outcome})", attachment_type=types[item.kind])
 
@@ -61,9 +62,25 @@ class _StepBroke(AssertionError):
     """Marks a replayed step as failed in Allure (its context manager records the exception, then we drop it)."""
 
 
-def _steps(finding: dict[str, Any]) -> None:
+def _check_steps(finding: dict[str, Any]) -> None:
+    """A check's two steps: the evidence gathered (from where, how long it took), then the rule and how it ended."""
+    assert allure is not None
+    took = f" in {finding['duration_ms']:g} ms" if isinstance(finding.get("duration_ms"), int | float) else ""
+    source = finding.get("source")
+    with allure.step(one_line(f"evidence: {evidence.source_line(source or {})}{took}", TITLE_MESSAGE_CHARS)):
+        pass
+    try:
+        with allure.step(one_line(f"{finding.get('outcome')}: {finding.get('message')}", TITLE_MESSAGE_CHARS)):
+            if finding.get("outcome") != "passed":
+                raise _StepBroke(str(finding.get("message")))
+    except _StepBroke:
+        pass
+
+
+def _steps(finding: dict[str, Any]) -> bool:
     """A flow's recorded steps as Allure steps, in the order they ran (cleanups last), each with what came back;
-    a failed one shows failed. Flows run before their test does, so the steps are replayed from the finding."""
+    a failed one shows failed. Flows run before their test does, so the steps are replayed from the finding. Says
+    whether the finding had steps."""
     assert allure is not None
     observed = finding.get("observed")
     steps = observed.get("steps") if isinstance(observed, dict) else None
@@ -79,6 +96,7 @@ def _steps(finding: dict[str, Any]) -> None:
                     raise _StepBroke(str(step.get("error") or "the step did not answer as expected"))
         except _StepBroke:
             pass
+    return isinstance(steps, list)
 
 
 # ---------------------------------------------------------------------------------------------------------------

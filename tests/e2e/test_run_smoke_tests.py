@@ -64,6 +64,11 @@ def test_allure_results_carry_each_finding_and_its_target(tmp_path):
     attachment = next(a for a in failed["attachments"] if a["name"] == "finding (JSON) (failed)")
     finding = json.loads((tmp_path / "allure-results" / attachment["source"]).read_text())
     assert (finding["observed"], finding["limit"], finding["outcome"]) == ("v2.3.1", "v0.0.1", "failed")
+    # Its steps: the evidence gathered (the request behind it), then the rule, failed with the finding's message.
+    [gathered, judged] = failed["steps"]
+    assert gathered["name"].startswith("evidence: GET http://127.0.0.1:") and "/version in " in gathered["name"]
+    assert (gathered["status"], judged["status"]) == ("passed", "failed")
+    assert judged["name"] == f"failed: {finding['message']}"
 
 
 @pytest.mark.parametrize(
