@@ -21,7 +21,7 @@ from typing import Any
 from deploycheck.config import Environment, Service
 from deploycheck.config_sections import HttpApi, Metrics
 from deploycheck.evidence import KINDS, GatherSettings, Probe, http_get, register, tls_options
-from deploycheck.metrics import Traffic, parse_bound, quantile_from_buckets, traffic_from_scrapes
+from deploycheck.metrics import Traffic, buckets_by_bound, quantile_from_buckets, traffic_from_scrapes
 from deploycheck.probes.base import Evidence
 from deploycheck.probes.http import HttpRequest, HttpSession, TlsOptions
 from deploycheck.probes.prometheus import FiringAlert, PromAlertsRequest, PrometheusSession, PromQuery
@@ -284,16 +284,10 @@ class MetricSession:
 
 
 def _buckets(evidence: Evidence, member: str | None = None) -> dict[float, float]:
-    """The histogram a `sum by (le) (increase(..._bucket[w]))` query answers: upper bound -> cumulative count.
-    Bounds are summed per value, so `0.2` and `2e-1` coalesce as histogram_quantile coalesces them."""
-    buckets: dict[float, float] = {}
-    for sample in evidence.value or ():
-        if member is not None and sample.labels.get(BATCH_LABEL) != member:
-            continue
-        bound = parse_bound(sample.labels.get("le"))
-        if bound is not None:
-            buckets[bound] = buckets.get(bound, 0.0) + float(sample.value)
-    return buckets
+    """The histogram a `sum by (le) (increase(..._bucket[w]))` query answers (for a batch: the member's series):
+    upper bound -> cumulative count."""
+    mine = (s for s in evidence.value or () if member is None or s.labels.get(BATCH_LABEL) == member)
+    return buckets_by_bound((sample.labels, float(sample.value)) for sample in mine)
 
 
 def _synthetic(request: TrafficRequest, sent: list[Evidence]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,11 +196,17 @@ def histogram_increase(first: Snapshot, second: Snapshot, histogram: str, matche
     `sum by (le) (increase(<histogram>_bucket{<matchers>}))`. Spellings of one bound (`0.2`, `2e-1`) add up, as
     histogram_quantile coalesces them; a bucket whose `le` is missing or not a number is left out, as Prometheus
     leaves it out."""
+    return buckets_by_bound(_increases(first, second, f"{histogram}_bucket", matchers))
+
+
+def buckets_by_bound(counts: Iterable[tuple[Mapping[str, str], float]]) -> dict[float, float]:
+    """(labels, count) of bucket series -> upper bound `le` -> their sum. Spellings of one bound (`0.2`, `2e-1`) add
+    up, as histogram_quantile coalesces them; a series whose `le` is missing or not a number is left out."""
     totals: dict[float, float] = {}
-    for labels, increase in _increases(first, second, f"{histogram}_bucket", matchers):
+    for labels, count in counts:
         bound = parse_bound(labels.get("le"))
         if bound is not None:
-            totals[bound] = totals.get(bound, 0.0) + increase
+            totals[bound] = totals.get(bound, 0.0) + count
     return totals
 
 

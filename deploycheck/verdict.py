@@ -108,14 +108,19 @@ class RunReport:
         """Environment-wide checks decide when one of them is deciding (advisory ones are only reported)."""
         return any(finding.deciding for finding in self.environment_findings)
 
-    def to_json(self) -> dict[str, Any]:
-        verdict = self.verdict
-        everything = [*self.environment_findings, *(f for found in self.findings.values() for f in found)]
+    def reasons(self) -> list[str]:
+        """Why the run got its verdict: why it stopped, then the environment's and each service's reasons."""
         why = [line for service, found in self.findings.items() for line in reasons_for(service, found)]
         if self._environment_decides:
             why = reasons_for("environment", self.environment_findings) + why
         if self.stopped is not None:
             why.insert(0, self.stopped[1])
+        return why
+
+    def to_json(self) -> dict[str, Any]:
+        verdict = self.verdict
+        everything = [*self.environment_findings, *(f for found in self.findings.values() for f in found)]
+        why = self.reasons()
         return {
             "$schema": SCHEMA_ID,
             "schema_version": SCHEMA_VERSION,
@@ -158,7 +163,7 @@ class RunReport:
             "verdict": verdict.value,
             "action": verdict.action,
             "exit_status": verdict.exit_status,
-            "reasons": would.to_json()["reasons"],
+            "reasons": would.reasons(),
             "checks": [
                 {"service": f.service, "check": f.check, "would_have": f.outcome.value, "message": f.message}
                 for f in trial

@@ -38,7 +38,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.processes import die_with_parent, free_port
+from tests.processes import die_with_parent, free_port, unavailable
 
 PYTEST_DONT_REWRITE = True
 READY_TIMEOUT_S = 30.0
@@ -113,9 +113,7 @@ def binaries() -> Path:
     reason = (
         "PostgreSQL is not installed (no initdb on PATH nor in /usr/lib/postgresql/*/bin): apt-get install postgresql"
     )
-    if os.environ.get(REQUIRE_VARIABLE, "") not in ("", "0"):
-        pytest.fail(f"{REQUIRE_VARIABLE} is set but {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable(reason, REQUIRE_VARIABLE)
 
 
 def start_cluster(parent: Path | None = None) -> PostgresServer:

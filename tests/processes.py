@@ -1,13 +1,25 @@
-"""What the fixtures that start real servers (Prometheus, PostgreSQL) share: a free loopback port, and a child that
-dies with the test process should that be killed before its teardown."""
+"""What the fixtures that start real servers (Prometheus, PostgreSQL, the control plane, Chromium) share: a free
+loopback port, a child that dies with the test process should that be killed before its teardown, and one rule for
+a missing server: skipped with the reason, or failed where CI installed it and says so."""
 
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import socket
 import sys
 from collections.abc import Callable
+from typing import NoReturn
+
+import pytest
+
+
+def unavailable(reason: str, required_by: str) -> NoReturn:
+    """Skip the test for `reason`, or fail it when the variable `required_by` is set (not empty, not 0)."""
+    if os.environ.get(required_by, "") not in ("", "0"):
+        pytest.fail(f"{required_by} is set but {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def free_port() -> int:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import shutil
 import signal
 import ssl
@@ -41,7 +40,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.processes import die_with_parent, free_port
+from tests.processes import die_with_parent, free_port, unavailable
 
 PYTEST_DONT_REWRITE = True
 READY_TIMEOUT_S = 30.0
@@ -307,9 +306,7 @@ def require(*names: str, package: str) -> str:
         if path is not None:
             return path
     reason = f"{names[0]} is not installed (apt-get install {package})"
-    if os.environ.get(REQUIRE_VARIABLE, "") not in ("", "0"):
-        pytest.fail(f"{REQUIRE_VARIABLE} is set but {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable(reason, REQUIRE_VARIABLE)
 
 
 def _prometheus_config(

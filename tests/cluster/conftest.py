@@ -12,12 +12,12 @@ afterwards.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.processes import unavailable
 from tools.k8s.cluster import ControlPlane
 
 startup_key = pytest.StashKey[dict[str, float]]()  # how long each part of the control plane took to start
@@ -27,9 +27,7 @@ startup_key = pytest.StashKey[dict[str, float]]()  # how long each part of the c
 def kube_cluster(pytestconfig: pytest.Config) -> Iterator[ControlPlane]:
     ok, reason = ControlPlane.available()
     if not ok:
-        if os.environ.get("DEPLOYCHECK_REQUIRE_CLUSTER", "") not in ("", "0"):
-            pytest.fail(f"DEPLOYCHECK_REQUIRE_CLUSTER is set but: {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable(reason, "DEPLOYCHECK_REQUIRE_CLUSTER")
     cluster = ControlPlane()
     cluster.start()
     pytestconfig.stash[startup_key] = dict(cluster.timings)

@@ -26,7 +26,7 @@ from tests.cluster.workloads import (
     rollout_status,
     set_image,
 )
-from tests.conftest import set_faults, write_environment
+from tests.conftest import SuiteRun, set_faults, write_environment
 
 pytestmark = pytest.mark.cluster
 
@@ -200,6 +200,20 @@ def test_a_missing_deployment_fails_and_an_unreachable_cluster_is_inconclusive(
     assert "t0ken-not-shown" not in run.stdout
 
 
+def run_with_rollback(
+    cp, ns, run_suite, tmp_path, url: str, deployment_name: str, rollback: dict[str, str]
+) -> SuiteRun:
+    """The suite with --rollback against `orders` at `url`, whose workload and rollback strategy are given."""
+    service = {
+        "url": url,
+        "kubernetes": {"deployment": deployment_name},
+        "rollback": {**rollback, "timeout": "60s"},
+    }
+    cluster = {"kubeconfig": str(cp.kubeconfig), "namespace": ns}
+    environments = write_environment(tmp_path / "environments", "staging", {"orders": service}, kubernetes=cluster)
+    return run_suite(environments, "--env", "staging", "--rollback")
+
+
 def test_helm_upgrade_to_a_failing_version_is_rolled_back(
     kube_cluster, kube_namespace, start_demo, run_suite, tmp_path, monkeypatch
 ):
@@ -215,14 +229,8 @@ def test_helm_upgrade_to_a_failing_version_is_rolled_back(
         cp.helm("upgrade", "orders", str(chart), "-n", ns, "--set", f"image.tag={V2}", *wait)
         for variable in ("PATH", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
             monkeypatch.setenv(variable, cp.env[variable])  # the suite finds this cluster's helm on PATH
-        service = {
-            "url": running.urls["orders"],
-            "kubernetes": {"deployment": "orders"},
-            "rollback": {"strategy": "helm", "release": "orders", "timeout": "60s"},
-        }
-        cluster = {"kubeconfig": str(cp.kubeconfig), "namespace": ns}
-        environments = write_environment(tmp_path / "environments", "staging", {"orders": service}, kubernetes=cluster)
-        run = run_suite(environments, "--env", "staging", "--rollback")
+        rollback = {"strategy": "helm", "release": "orders"}
+        run = run_with_rollback(cp, ns, run_suite, tmp_path, running.urls["orders"], "orders", rollback)
     finally:
         follower.stop()
 
@@ -284,14 +292,8 @@ def test_blue_green_switches_the_service_back_to_the_previous_colour(
     running = start_demo("orders")
     follower = Follower(cp, ns, running, "orders", {"blue": [], "green": ["unhealthy"]}, selector_of="orders")
     try:
-        service = {
-            "url": running.urls["orders"],
-            "kubernetes": {"deployment": "orders-green"},
-            "rollback": {"strategy": "blue-green", "service": "orders", "timeout": "60s"},
-        }
-        cluster = {"kubeconfig": str(cp.kubeconfig), "namespace": ns}
-        environments = write_environment(tmp_path / "environments", "staging", {"orders": service}, kubernetes=cluster)
-        run = run_suite(environments, "--env", "staging", "--rollback")
+        rollback = {"strategy": "blue-green", "service": "orders"}
+        run = run_with_rollback(cp, ns, run_suite, tmp_path, running.urls["orders"], "orders-green", rollback)
     finally:
         follower.stop()
 

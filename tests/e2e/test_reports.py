@@ -21,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO, write_environment
+from tests.processes import unavailable
 
 pytest_plugins = ["tests.webhook_receiver"]
 
@@ -183,9 +184,7 @@ def allure_command() -> str | None:
 def chromium_command() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        if os.environ.get("DEPLOYCHECK_REQUIRE_BROWSER") == "1":
-            pytest.fail("DEPLOYCHECK_REQUIRE_BROWSER=1 but no chromium on the PATH (Debian: apt-get install chromium)")
-        pytest.skip("no chromium on the PATH (Debian: apt-get install chromium; .ci/run installs it)")
+        unavailable("no chromium on the PATH (Debian: apt-get install chromium)", "DEPLOYCHECK_REQUIRE_BROWSER")
     return found
 
 
