@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-from psycopg import conninfo as libpq
-
 from deploycheck.config import Environment, Service
 from deploycheck.config_sections import Database, Migrations
 from deploycheck.evidence import KINDS, GatherSettings, Probe, register
@@ -109,6 +106,9 @@ def connection(database: Database) -> tuple[str, dict[str, Any], tuple[str, ...]
         parts["sslmode"] = database.sslmode
     if database.ca_file is not None:
         parts["sslrootcert"] = str(database.ca_file)
+    import psycopg  # here: only a run that asks a database pays for it
+    from psycopg import conninfo as libpq
+
     try:
         conninfo = libpq.make_conninfo(base, **parts)
         where = where_of(conninfo)

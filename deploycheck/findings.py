@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -41,13 +41,18 @@ class Finding:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow, unlike dataclasses.asdict (a deep copy, the larger part of recording a finding): every field
+        # is a plain value, and the one place a recorded finding is stored scrubs it into new containers anyway.
+        data = {name: getattr(self, name) for name in _FIELDS}
         data["outcome"] = self.outcome.value
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         return cls(**{**data, "outcome": Outcome(data["outcome"])})
+
+
+_FIELDS = tuple(item.name for item in fields(Finding))
 
 
 class CheckFailed(AssertionError):

@@ -154,6 +154,10 @@ class Secret:
         return bool(self._value)
 
 
+MEMO_SIZE = 4096  # redacted texts kept for reuse; the memo starts over when full
+MEMO_TEXT_CHARS = 8192  # longer texts (a response body) are redacted each time, never kept
+
+
 class Redactor:
     """Replaces every registered secret value, URL passwords and other credentials with `***`."""
 
@@ -161,6 +165,8 @@ class Redactor:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._stale = False  # values were added since the pattern was compiled
+        # Redacted texts by their text: a check's evidence repeats the same URLs and queries for every service.
+        self._memo: dict[str, str] = {}
         for value in secrets or []:
             self.add(value)
 
@@ -174,6 +180,17 @@ class Redactor:
         if self._stale:  # compiled once for many values added in a row
             self._pattern = _known_values_pattern(self._values)
             self._stale = False
+            self._memo = {}  # a value added since may be in a text redacted before
+        redacted = self._memo.get(text)
+        if redacted is None:
+            redacted = self._redact(text)
+            if len(text) <= MEMO_TEXT_CHARS:
+                if len(self._memo) >= MEMO_SIZE:
+                    self._memo = {}
+                self._memo[text] = redacted
+        return redacted
+
+    def _redact(self, text: str) -> str:
         # Known values first: a value may contain what a structural pattern would only partly mask (a space).
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from deploycheck_plugins.targets import (
     is_running,
     probes_of,
     redactor_key,
+    run_key,
     service_of,
     settings_key,
 )
@@ -32,7 +34,10 @@ SCOPE_PROPERTY = "deploycheck_scope"  # {"service", "check", "severity", "sectio
 FINDING_PROPERTY = "deploycheck_finding"  # Finding.to_dict(), redacted
 ENDING_PROPERTY = "deploycheck_ending"  # how a phase that did not pass ended (an Ending value)
 INCONCLUSIVE_PROPERTY = "deploycheck_inconclusive"  # the phase stopped as inconclusive: shown as such
+NOT_APPLICABLE_OUTPUT = "deploycheck_not_applicable"  # xdist workeroutput: the skipped findings of deselected checks
+not_applicable_key = pytest.StashKey[list[dict[str, Any]]]()  # Finding.to_dict() of each check not applicable
 _RECORDED = "_deploycheck_recorded"  # set on the exception `verify` raises for the finding it just recorded
+_Reason = tuple[str, dict[str, Any]]  # why a check does not apply: (message, source)
 
 
 def check_id(item: pytest.Item) -> str:
@@ -58,6 +63,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     environment = config.stash[environment_key]
     settings = config.stash[settings_key]
+    not_applicable: dict[pytest.Item, Finding] = {}
     for item in items:
         service = service_of(item)
         check = check_id(item)
@@ -71,25 +77,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             severity = "critical"
         scope = {"service": service, "check": check, "severity": severity, "sections": _sections_read(item, service)}
         item.user_properties.append((SCOPE_PROPERTY, scope))
-        kinds = {PROBES[probe].kind for probe in probes_of(item)}
-        missing = _unconfigured(environment, item, service)
-        if settings.at is not None and kinds != {"metrics"}:
-            # The past is in Prometheus's history; health, the cluster, the database and flows are only now.
-            item.add_marker(pytest.mark.skip(reason="--at judges the metric checks only, as of a past moment"))
-        elif missing:
-            # Known now: skipped at setup with the reason, without setting up its fixtures (cheap at scale).
-            item.add_marker(
-                pytest.mark.skip(reason=f"{environment.name}/{service}: no `{missing}` configured for this service")
-            )
+        why = _why_not_applicable(config, item, service)
+        if why is not None:
+            message, source = why
+            finding = Finding(Outcome.SKIPPED, message, source=source, check=check, severity=severity, service=service)
+            not_applicable[item] = finding.but(test=item.nodeid)
+    if not_applicable:
+        # Known now, without setting anything up: not run at all (a test item costs about a millisecond, and
+        # hundreds at scale), but listed in the verdict as skipped, with the reason.
+        items[:] = [item for item in items if item not in not_applicable]
+        config.hook.pytest_deselected(items=list(not_applicable))
+    redact = config.stash[redactor_key]
+    recorded = {item: redact.scrub_document(finding.to_dict()) for item, finding in not_applicable.items()}
+    reporting.report_not_applicable(config, recorded)
+    found = list(recorded.values())
+    config.stash[not_applicable_key] = found
+    if hasattr(config, "workeroutput"):  # an xdist worker: the controller reads it when the worker is done
+        config.workeroutput[NOT_APPLICABLE_OUTPUT] = found
 
 
-def _unconfigured(environment: Any, item: pytest.Item, service: str | None) -> str | None:
-    """The first section a service-level probe of the check needs that the service does not configure."""
-    if service is None:
-        return None
-    for probe in (PROBES[name] for name in probes_of(item)):
-        if probe.scope == "service" and getattr(environment.services[service], probe.section, None) is None:
-            return probe.section
+def _why_not_applicable(
+    config: pytest.Config, item: pytest.Item, service: str | None
+) -> tuple[str, dict[str, Any]] | None:
+    """Why the check cannot apply to this run, known from the configuration alone: (message, source)."""
+    run, at_time = config.stash[run_key], config.stash[settings_key].at
+    probes = [PROBES[name] for name in probes_of(item)]
+    if at_time is not None and {probe.kind for probe in probes} != {"metrics"}:
+        # The past is in Prometheus's history; health, the cluster, the database and flows are only now.
+        at = datetime.fromtimestamp(at_time, UTC).isoformat(timespec="seconds")
+        return "--at judges the metric checks only, as of a past moment", {"kind": "replay", "at": at}
+    for probe in probes:
+        source = {"kind": "configuration", "missing": probe.section}
+        if probe.scope == "environment" and probe.plan(run.configured, None, run.settings) is None:
+            return f"no `{probe.section}` configured for {run.configured.name}", source
+        services = run.configured.services
+        if probe.scope == "service" and service and getattr(services[service], probe.section, None) is None:
+            return f"{run.configured.name}/{service}: no `{probe.section}` configured for this service", source
     return None
 
 
@@ -165,7 +188,7 @@ def verify(request: pytest.FixtureRequest) -> Callable[[Finding], Finding]:
     def record(finding: Finding) -> Finding:
         __tracebackhide__ = True  # a failure points at the check's own line, not at this helper
         finding = finding.but(
-            check=scope.get("check", check_id(request.node)),
+            check=scope.get("check") or check_id(request.node),
             severity=scope.get("severity", "critical"),
             test=request.node.nodeid,
             service=scope.get("service"),

@@ -86,6 +86,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         write("  warning: " + warning, yellow=True)
     for item in document["not_judged"]:
         write(f"  not judged: {item['service'] or 'environment'}: {item['section']} ({item['why']})")
+    for line in _not_applicable(document):
+        write("  " + line)
     failure = config.stash.get(write_error_key, None)
     if failure:
         write(f"deploycheck: {failure} (exit status 3)", red=True, bold=True)
@@ -105,6 +107,23 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         bold=True,
         **_colour(document["verdict"]),
     )
+
+
+def _not_applicable(document: dict[str, Any]) -> list[str]:
+    """One line per reason the checks left out at collection were not run (each is a skipped finding)."""
+    why: dict[str, tuple[set[str], set[str]]] = {}
+    for body in table_rows(document).values():
+        for finding in body["findings"]:
+            source = finding["source"]
+            if finding["outcome"] == "skipped" and source.get("kind") in ("configuration", "replay"):
+                reason = f"no `{source['missing']}` configured" if "missing" in source else finding["message"]
+                checks, services = why.setdefault(reason, (set(), set()))
+                checks.add(finding["check"])
+                services.add(finding["service"] or "environment")
+    return [
+        f"not run ({reason}, {len(services)} service{'s' * (len(services) != 1)}): {', '.join(sorted(checks))}"
+        for reason, (checks, services) in why.items()
+    ]
 
 
 def _colour(verdict: str | None) -> dict[str, bool]:

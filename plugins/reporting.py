@@ -139,22 +139,76 @@ def _show(item: pytest.Item, result: Any, finding: dict[str, Any], failed: bool)
 def _describe(item: pytest.Item, scope: dict[str, Any]) -> None:
     """Labels, severity, parameters and a first title: set for every test, also one skipped at setup."""
     assert allure is not None
+    labels, parameters, title = _description(item, scope)
+    for name, value in labels:
+        allure.dynamic.label(name, value)
+    for name, value in parameters:
+        allure.dynamic.parameter(name, value)
+    allure.dynamic.title(title)
+
+
+def _description(item: pytest.Item, scope: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]], str]:
+    """(labels, parameters, title) of a check in Allure."""
     environment = item.config.stash[environment_key].name
     service = scope.get("service") or "environment"
     check = scope.get("check") or item.name
     kind = check.split(".", 1)[0]
-    dynamic = allure.dynamic
-    dynamic.parent_suite(environment)
-    dynamic.suite(service)
-    dynamic.sub_suite(kind)
-    dynamic.epic(environment)
-    dynamic.feature(service)
-    dynamic.story(kind)
-    dynamic.tag(environment, service, kind)
-    dynamic.severity(SEVERITY.get(scope.get("severity", "critical"), "normal"))
-    dynamic.parameter("environment", environment)
-    dynamic.parameter("service", service)
-    dynamic.title(f"{service}: {check}")
+    labels = [
+        ("parentSuite", environment),
+        ("suite", service),
+        ("subSuite", kind),
+        ("epic", environment),
+        ("feature", service),
+        ("story", kind),
+        *(("tag", tag) for tag in (environment, service, kind)),
+        ("severity", SEVERITY.get(scope.get("severity", "critical"), "normal")),
+    ]
+    return labels, [("environment", environment), ("service", service)], f"{service}: {check}"
+
+
+def report_not_applicable(config: pytest.Config, items: dict[pytest.Item, dict[str, Any]]) -> None:
+    """The checks deselected as not applicable (each with its skipped finding), written as skipped Allure results,
+    so the report lists what the verdict lists. Written by one process only: every xdist worker deselects them."""
+    if allure is None or config.pluginmanager.get_plugin("allure_listener") is None or config.option.collectonly:
+        return
+    if getattr(config, "workerinput", {}).get("workerid", "gw0") != "gw0":
+        return
+    import allure_commons
+    from allure_commons.model2 import Label, Parameter, TestResult
+    from allure_commons.utils import host_tag, md5, now, platform_label, represent, thread_tag, uuid4
+    from allure_pytest.utils import allure_full_name, get_history_id
+
+    from deploycheck_plugins.checks import scope_of  # checks imports this module
+
+    for item, finding in items.items():
+        labels, extra, title = _description(item, scope_of(item))
+        callspec = getattr(item, "callspec", None)
+        params = dict(callspec.params) if callspec is not None else {}
+        parameters = [Parameter(name=name, value=represent(value)) for name, value in params.items()]
+        parameters += [Parameter(name=name, value=represent(value)) for name, value in extra]
+        labels += [
+            ("host", host_tag()),
+            ("thread", thread_tag()),
+            ("framework", "pytest"),
+            ("language", platform_label()),
+        ]
+        labels.append(("package", item.nodeid.split("::", 1)[0].removesuffix(".py").replace("/", ".")))
+        full_name = allure_full_name(item)
+        moment = now()
+        result = TestResult(
+            name=f"{title}: {one_line(finding['message'], TITLE_MESSAGE_CHARS)}",
+            status="skipped",
+            statusDetails=StatusDetails(message=finding["message"]),
+            uuid=uuid4(),
+            fullName=full_name,
+            testCaseId=md5(full_name),
+            historyId=get_history_id(full_name, parameters, original_values=params),
+            labels=[Label(name=name, value=value) for name, value in labels],
+            parameters=parameters,
+            start=moment,
+            stop=moment,
+        )
+        allure_commons.plugin_manager.hook.report_result(result=result)
 
 
 def _allure_result(config: pytest.Config) -> Any:

@@ -20,7 +20,14 @@ from deploycheck.metric_evidence import probe_traffic_refused
 from deploycheck.outcomes import Ending, Phase, combine
 from deploycheck.text import one_line
 from deploycheck.verdict import RunReport, process_exit_status
-from deploycheck_plugins.checks import ENDING_PROPERTY, FINDING_PROPERTY, property_of, scope_of
+from deploycheck_plugins.checks import (
+    ENDING_PROPERTY,
+    FINDING_PROPERTY,
+    NOT_APPLICABLE_OUTPUT,
+    not_applicable_key,
+    property_of,
+    scope_of,
+)
 from deploycheck_plugins.outputs import write_error_key
 from deploycheck_plugins.targets import environment_key, is_running, redactor_key, settings_key
 
@@ -64,6 +71,7 @@ class VerdictCollector:
         self._phases: dict[str, list[pytest.TestReport]] = defaultdict(list)
         self.document: dict[str, Any] | None = None
         self.watched: dict[str, Any] | None = None  # the rounds of --watch, when it ran
+        self._not_applicable: dict[str, dict[str, Any]] = {}  # test id -> skipped finding of a deselected check
 
     def add_watch(self, result: Any) -> None:
         """The rounds of --watch, and one finding per watched rule (redacted like every other finding)."""
@@ -77,6 +85,12 @@ class VerdictCollector:
         self._phases[report.nodeid].append(report)
         if report.when == "teardown":
             self._decide(report.nodeid)
+
+    @pytest.hookimpl(optionalhook=True)  # an xdist hook: called on the controller as each worker finishes
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", {})  # every worker collected the same checks: keep one copy each
+        for data in output.get(NOT_APPLICABLE_OUTPUT, ()):
+            self._not_applicable.setdefault(data["test"], data)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # a check file that does not even import ran none of its checks
@@ -120,6 +134,10 @@ class VerdictCollector:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         for nodeid in list(self._phases):  # interrupted: tests that started and never finished
             self._decide(nodeid)
+        for data in self.config.stash.get(not_applicable_key, []):  # collected here, without xdist
+            self._not_applicable.setdefault(data["test"], data)
+        for data in self._not_applicable.values():
+            self.findings.setdefault(data["service"], []).append(Finding.from_dict(self.redact.scrub_document(data)))
         stopped = None
         if exitstatus in _PYTEST_OWN:
             stopped = (int(exitstatus), f"the run stopped before its end ({pytest.ExitCode(exitstatus).name})")

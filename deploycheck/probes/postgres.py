@@ -35,12 +35,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
-
-import psycopg
-from psycopg import conninfo as libpq
+from typing import TYPE_CHECKING, Any
 
 from deploycheck.probes.base import Evidence
+
+if TYPE_CHECKING:
+    import psycopg
+
+# psycopg is imported where a database is planned or asked (about 80 ms that a run without databases never pays).
 
 MASK = "***"
 APPLICATION_NAME = "deploycheck"
@@ -137,6 +139,8 @@ class PostgresSession:
         source = request.describe()
         if request.problem is not None:
             return Evidence(source, error=request.problem)
+        import psycopg
+
         started = time.perf_counter()
         async with self._in_flight:
             try:
@@ -158,6 +162,8 @@ class _ConnectTimeout(Exception):
 
 
 async def _session(request: PostgresRequest) -> DatabaseAnswer:
+    import psycopg
+
     started = time.perf_counter()
     statement_ms = max(int(request.statement_timeout_s * 1000), 1)
     options = " ".join(
@@ -199,6 +205,8 @@ async def _session(request: PostgresRequest) -> DatabaseAnswer:
 
 
 async def _query(connection: psycopg.AsyncConnection[Any], sql: str, secrets: tuple[str, ...]) -> QueryAnswer:
+    import psycopg
+
     started = time.perf_counter()
     try:
         async with connection.transaction():  # a savepoint: an error spoils this answer only
@@ -218,6 +226,8 @@ async def _query(connection: psycopg.AsyncConnection[Any], sql: str, secrets: tu
 
 def describe_failure(failure: BaseException, secrets: tuple[str, ...]) -> str:
     """`<kind>: <detail>` for a connection that failed, with the secrets masked."""
+    import psycopg
+
     text = _PREFIXES.sub("", _first_line(str(failure)))
     text = re.sub(r"\s+Is the server running.*", "", text, flags=re.I)
     kind = next((name for name, words in _KINDS if words.search(text)), "cannot connect")
@@ -235,6 +245,9 @@ def mask(text: str, secrets: tuple[str, ...]) -> str:
 
 def where_of(conninfo: str) -> dict[str, Any]:
     """host, port, dbname, sslmode of a connection string (never its user nor password); raises ValueError."""
+    import psycopg
+    from psycopg import conninfo as libpq
+
     try:
         parts = libpq.conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError:

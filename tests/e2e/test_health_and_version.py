@@ -129,6 +129,17 @@ def test_unconfigured_check_is_skipped_and_nothing_deciding_is_inconclusive(star
     assert set(run.outcomes().values()) == {"skipped"}
     assert run.verdict["reasons"] == ["orders: no deciding check ran"]
     jsonschema.validate(run.verdict, schema())
+    # Known from the configuration alone: not run at all (deselected, under xdist too), listed with the section.
+    findings = run.verdict["services"]["orders"]["findings"]
+    assert {finding["source"]["kind"] for finding in findings} == {"configuration"}
+    health = next(finding for finding in findings if finding["check"] == "health.liveness")
+    assert health["source"]["missing"] == "health"
+    assert health["message"] == "dev/orders: no `health` configured for this service"
+    summary = run.stdout.strip().splitlines()[-1]
+    assert "skipped" not in summary, summary
+    if not workers:  # xdist's controller does not count what its workers deselected
+        assert f"{len(findings)} deselected" in summary, summary
+    assert "not run (no `health` configured, 1 service): health.liveness" in run.stdout
 
 
 def test_a_broken_check_is_inconclusive_never_a_pass(two_services, run_suite, pytester, workers):
