@@ -119,10 +119,62 @@ def metrics_overhead(sizes: list[int], repeat: int) -> None:
                 )
                 answered = statistics.median(_send_directly(prometheus.url, asked) for _ in range(repeat))
                 print(f"{size:>8}  {'floor: those requests alone':<28} {answered:>15.3f}s {len(asked):>20}", flush=True)
+                items = pytest_floor(size, repeat)
+                print(f"{size:>8}  {f'floor: pytest, {3 * size} empty tests':<28} {items:>15.3f}s", flush=True)
                 if size == sizes[-1]:
                     startup(directory, repeat)
         finally:
             running.stop()
+
+
+EMPTY_CHECKS = """
+import pytest
+
+def pytest_generate_tests(metafunc):
+    if "target" in metafunc.fixturenames:
+        metafunc.parametrize("target", [f"svc-{i:02d}" for i in range(SIZE)], indirect=True, scope="session")
+
+@pytest.fixture(scope="session")
+def target(request):
+    return request.param
+
+@pytest.fixture
+def evidence(target):
+    return target
+
+@pytest.fixture
+def verify(request):
+    return lambda found: request.node.user_properties.append(("finding", found))
+
+def test_p95(target, evidence, verify):
+    verify(evidence)
+
+def test_rate(target, evidence, verify):
+    verify(evidence)
+
+def test_no_critical_firing(target, evidence, verify):
+    verify(evidence)
+"""
+
+
+def pytest_floor(size: int, repeat: int) -> float:
+    """What pytest itself takes to run the metric checks' items: `size` x 3 empty tests of the same shape (a
+    session-scoped service parameter, an evidence fixture, a recording fixture), against the same project with
+    none selected. The median of the paired differences."""
+    with tempfile.TemporaryDirectory() as temporary:
+        directory = Path(temporary)
+        (directory / "test_empty.py").write_text(EMPTY_CHECKS.replace("SIZE", str(size)))
+        (directory / "pytest.ini").write_text("[pytest]\n")
+        base = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", str(directory)]
+        differences = []
+        for _ in range(repeat):
+            walls = []
+            for extra in (["-k", "nothing_at_all"], []):
+                started = time.perf_counter()
+                subprocess.run(base + extra, cwd=directory, capture_output=True, check=False)
+                walls.append(time.perf_counter() - started)
+            differences.append(walls[1] - walls[0])
+        return statistics.median(differences)
 
 
 HEAVY_CLIENTS = ("kubernetes", "psycopg", "requests", "prometheus_api_client", "prometheus_client", "allure_commons")

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploycheck.children import die_with_parent
 from deploycheck.config import Demo
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,13 @@ def start(demo: Demo, services: list[str] | None = None, timeout_s: float = STAR
     }
     with tempfile.NamedTemporaryFile("w", prefix="deploycheck-demo-", suffix=".log", delete=False) as log:
         process = subprocess.Popen(
-            command(demo, services), cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True
+            command(demo, services),
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            preexec_fn=die_with_parent(),  # a run killed before its teardown leaves no demo serving
         )
     line = _first_line(process, timeout_s)
     try:

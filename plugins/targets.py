@@ -4,7 +4,9 @@ selected services (ids like `production/api-gateway`), gathers their evidence up
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import os
 import shutil
 import tempfile
@@ -135,6 +137,16 @@ def pytest_configure(config: pytest.Config) -> None:
         demo_urls=workerinput.get(WORKER_DEMO_URLS),
         demo_error=workerinput.get(WORKER_DEMO_ERROR),
     )
+    _skip_the_last_collections()
+
+
+def _skip_the_last_collections() -> None:
+    """At exit CPython's last garbage collections walk every object the run made: about a quarter of a second
+    after the verdict, which a pipeline waits for. Frozen objects are left out, and a process about to end needs
+    none of them freed. Only at exit: a program that calls pytest.main() and goes on is unaffected."""
+    if not getattr(_skip_the_last_collections, "registered", False):
+        atexit.register(gc.freeze)
+        _skip_the_last_collections.registered = True  # type: ignore[attr-defined]
 
 
 def _cluster_defaults(
@@ -247,8 +259,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if TARGET not in metafunc.fixturenames:
-        return
+    if TARGET not in metafunc.fixturenames or not is_running(metafunc.config):
+        return  # another project's own `target` fixture is none of our business
     environment = metafunc.config.stash[environment_key]
     names = list(environment.services)
     metafunc.parametrize(

@@ -38,7 +38,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.processes import die_with_parent, free_port, unavailable
+from deploycheck.children import die_with_parent
+from tests.processes import free_port, unavailable
 
 PYTEST_DONT_REWRITE = True
 READY_TIMEOUT_S = 30.0

@@ -1,15 +1,12 @@
 """What the fixtures that start real servers (Prometheus, PostgreSQL, the control plane, Chromium) share: a free
 loopback port, a child that dies with the test process should that be killed before its teardown, and one rule for
-a missing server: skipped with the reason, or failed where CI installed it and says so."""
+a missing server: skipped with the reason, or failed where CI installed it and says so. (The child that dies with its
+parent is `deploycheck.children`: the demo the suite starts uses it too.)"""
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import socket
-import sys
-from collections.abc import Callable
 from typing import NoReturn
 
 import pytest
@@ -27,12 +24,3 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def die_with_parent(how: signal.Signals) -> Callable[[], None] | None:
-    """A preexec_fn that has Linux send the child `how` when the test process dies without its teardown."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
-    pr_set_pdeathsig = 1
-    return lambda: prctl(pr_set_pdeathsig, how)

@@ -40,7 +40,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.processes import die_with_parent, free_port, unavailable
+from deploycheck.children import die_with_parent
+from tests.processes import free_port, unavailable
 
 PYTEST_DONT_REWRITE = True
 READY_TIMEOUT_S = 30.0

@@ -3,10 +3,12 @@ traceback, never a leaked secret. The misbehaving servers are real (tests/hostil
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -224,3 +226,62 @@ def test_list_services_never_shows_a_secret(run_suite, tmp_path, monkeypatch):
 
     assert run.ret == 0, run.stdout
     assert "deployer:***@127.0.0.1:9" in run.stdout and SECRETS["URL_PASSWORD"] not in run.stdout
+
+
+def test_a_run_killed_before_its_teardown_leaves_no_demo_serving(tmp_path):
+    # CI kills a job that ran out of time with SIGKILL: no teardown runs, and the demo must not live on.
+    suite = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--env", "local", "--verdict-file",
+         str(tmp_path / "verdict.json"), "--probe-traffic", "10000", str(REPO / "checks")],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    demo = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and suite.poll() is None:
+        demo = next(iter(_children_running(suite.pid, "deploycheck_demo")), None)
+        if demo is not None and _sockets(demo) >= 3:  # serving: its two services and its admin port listen
+            break
+        time.sleep(0.05)
+    suite.kill()
+    suite.wait()
+    assert demo is not None, "the suite did not start its demo"
+    deadline = time.monotonic() + 10
+    while _alive(demo) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    outlived = _alive(demo)
+    if outlived:
+        os.kill(demo, signal.SIGKILL)  # this test leaves nothing running either
+    assert not outlived, f"the demo (pid {demo}) outlived the killed run"
+
+
+def _children_running(parent: int, module: str) -> list[int]:
+    """The pids of `parent`'s children whose command line names `module` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and module in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _sockets(pid: int) -> int:
+    try:
+        return sum(1 for fd in Path(f"/proc/{pid}/fd").iterdir() if fd.readlink().name.startswith("socket:"))
+    except OSError:
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    """Still running (a zombie, killed and waiting for init to reap it, is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -99,9 +99,16 @@ def test_an_initialised_repository_runs_built_in_and_own_checks_from_the_wheel(i
 def test_the_installed_plugin_stays_out_of_another_projects_tests(installed, tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
     (tmp_path / "test_other.py").write_text("def test_other():\n    assert 1 + 1 == 2\n")
+    # Fixtures named as the suite's own (`target`, `verify`) are that project's: never parametrized over services.
+    (tmp_path / "test_named_alike.py").write_text(
+        "import pytest\n\n"
+        "@pytest.fixture(params=['a', 'b'])\ndef target(request):\n    return request.param\n\n"
+        "@pytest.fixture\ndef verify():\n    return str.upper\n\n"
+        "def test_named_alike(target, verify):\n    assert verify(target) in ('A', 'B')\n"
+    )
 
     other = run([str(installed), "-m", "pytest", "-q"], tmp_path)
 
     assert other.returncode == 0, other.stdout + other.stderr
-    assert "1 passed" in other.stdout and "deploycheck verdict" not in other.stdout
+    assert "3 passed" in other.stdout and "deploycheck verdict" not in other.stdout
     assert not (tmp_path / "reports").exists()

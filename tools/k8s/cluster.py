@@ -28,7 +28,6 @@ Plain Python (no pytest), standard library only, plus the ``openssl`` CLI::
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import re
@@ -45,6 +44,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from deploycheck.children import die_with_parent
 
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build.sh"
@@ -117,19 +118,6 @@ def _tail(path: Path, lines: int = 40) -> str:
     except OSError as exc:
         return f"(cannot read {path}: {exc})"
     return "\n".join(text.splitlines()[-lines:])
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Child side of Popen: get SIGKILL when the parent dies (Linux only), so
-    a killed test run does not leave an apiserver behind.  (Strictly: when
-    the parent *thread* ends -- start the control plane from a thread that
-    lives as long as the cluster, e.g. the main thread.)"""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except Exception:
-        pass
 
 
 _OPENSSL_CNF = """\
@@ -642,7 +630,8 @@ class ControlPlane:
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                # SIGKILL when the parent (strictly: the thread that started it) dies: no apiserver left behind.
+                preexec_fn=die_with_parent(signal.SIGKILL),
             )
 
     def _wait(self, what: str, deadline: float, ready: Callable[[], bool], log: str | None = None) -> None:
