@@ -112,24 +112,30 @@ class AlertsAt:
 
 
 class _Together:
-    """The requests of one batch: asked once, on the first member's demand, for all of them."""
+    """The requests of one batch: asked once, for all of them, as soon as the gathering starts."""
 
     def __init__(self, members: list[TrafficRequest]) -> None:
         self.members = members
         self._asked: asyncio.Future[dict[str, Evidence]] | None = None
 
-    async def answers(self, prometheus: PrometheusSession) -> dict[str, Evidence]:
+    def ask(self, prometheus: PrometheusSession) -> asyncio.Future[dict[str, Evidence]]:
+        """Send the batch's queries (once). Their tasks are made here, synchronously, so that asked before the
+        other probes start, they take their first step (the request on its way) before those do."""
         if self._asked is None:
-            self._asked = asyncio.ensure_future(self._ask(prometheus))
-        return await asyncio.shield(self._asked)
+            first = self.members[0]
+            alternation = "|".join(sorted({member.member or "" for member in self.members}))
+            texts = traffic_queries(first.metrics, f'{BATCH_LABEL}=~"{alternation}"', first.seconds, by=BATCH_LABEL)
+            asked = {name: asyncio.ensure_future(prometheus.fetch(replace(first.queries[name], query=text)))
+                     for name, text in texts.items()}  # fmt: skip
+            self._asked = asyncio.ensure_future(_all_of(asked))
+        return self._asked
 
-    async def _ask(self, prometheus: PrometheusSession) -> dict[str, Evidence]:
-        first = self.members[0]
-        alternation = "|".join(sorted({member.member or "" for member in self.members}))
-        texts = traffic_queries(first.metrics, f'{BATCH_LABEL}=~"{alternation}"', first.seconds, by=BATCH_LABEL)
-        names = list(texts)
-        answers = await asyncio.gather(*(prometheus.fetch(replace(first.queries[n], query=texts[n])) for n in names))
-        return dict(zip(names, answers, strict=True))
+    async def answers(self, prometheus: PrometheusSession) -> dict[str, Evidence]:
+        return await asyncio.shield(self.ask(prometheus))
+
+
+async def _all_of(asked: Mapping[str, asyncio.Future[Evidence]]) -> dict[str, Evidence]:
+    return {name: await future for name, future in asked.items()}
 
 
 class MetricSession:
@@ -142,6 +148,10 @@ class MetricSession:
             if isinstance(request, TrafficRequest) and request.together is not None:
                 groups.setdefault(request.together, []).append(request)
         self._together = {key: _Together(members) for key, members in groups.items() if len(members) > 1}
+        for batch in self._together.values():
+            # Asked before any other probe takes its first step: Prometheus evaluates while the health and version
+            # probes run here, instead of after them (about 0.1 s at 50 services).
+            batch.ask(self._prometheus)
 
     async def __aenter__(self) -> MetricSession:
         self._together = {}
