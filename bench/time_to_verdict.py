@@ -44,10 +44,9 @@ def environment_file(directory: Path, urls: dict[str, str], prometheus: str | No
     (directory / "bench.yaml").write_text("\n".join(lines) + "\n")
 
 
-def run_suite(directory: Path, extra: list[str], env: dict[str, str]) -> tuple[float, float, int, int]:
-    """(wall seconds, sum of request seconds, findings, exit status) of one suite run."""
-    verdict = directory / "verdict.json"
-    command = [
+def suite_command(directory: Path) -> list[str]:
+    """The suite on the `bench` environment of `directory`, as a pipeline runs it."""
+    return [
         sys.executable,
         "-m",
         "pytest",
@@ -58,6 +57,14 @@ def run_suite(directory: Path, extra: list[str], env: dict[str, str]) -> tuple[f
         "bench",
         "--environments-dir",
         str(directory),
+    ]
+
+
+def run_suite(directory: Path, extra: list[str], env: dict[str, str]) -> tuple[float, float, int, int]:
+    """(wall seconds, sum of request seconds, findings, exit status) of one suite run."""
+    verdict = directory / "verdict.json"
+    command = [
+        *suite_command(directory),
         "--verdict-file",
         str(verdict),
         "--expected-version",
@@ -184,17 +191,8 @@ def startup(directory: Path, repeat: int) -> None:
     """pytest start-up with every plugin loaded, to the end of collection (`--collect-only`), and which heavy
     clients it imported (`python -X importtime`): each should be imported only by a run whose checks need it."""
     command = [
-        sys.executable,
-        "-m",
-        "pytest",
+        *suite_command(directory),
         "--collect-only",
-        "-q",
-        "-p",
-        "no:randomly",
-        "--env",
-        "bench",
-        "--environments-dir",
-        str(directory),
         "-k",
         "liveness or matches_expected",
         str(REPO / "checks"),
