@@ -4,9 +4,7 @@ selected services (ids like `production/api-gateway`), gathers their evidence up
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import gc
 import os
 import shutil
 import tempfile
@@ -137,16 +135,6 @@ def pytest_configure(config: pytest.Config) -> None:
         demo_urls=workerinput.get(WORKER_DEMO_URLS),
         demo_error=workerinput.get(WORKER_DEMO_ERROR),
     )
-    _skip_the_last_collections()
-
-
-def _skip_the_last_collections() -> None:
-    """At exit CPython's last garbage collections walk every object the run made: about a quarter of a second
-    after the verdict, which a pipeline waits for. Frozen objects are left out, and a process about to end needs
-    none of them freed. Only at exit: a program that calls pytest.main() and goes on is unaffected."""
-    if not getattr(_skip_the_last_collections, "registered", False):
-        atexit.register(gc.freeze)
-        _skip_the_last_collections.registered = True  # type: ignore[attr-defined]
 
 
 def _cluster_defaults(
