@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploycheck.children import die_with_parent
+from deploycheck import children
 from deploycheck.config import Demo
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -35,13 +35,7 @@ class RunningDemo:
     log: Path  # the demo's stderr: a file, so a chatty demo can never block on a full pipe
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        children.stop(self.process, timeout_s=timeout_s)
         if self.process.stdout:
             self.process.stdout.close()
         self.log.unlink(missing_ok=True)
@@ -71,7 +65,7 @@ def start(demo: Demo, services: list[str] | None = None, timeout_s: float = STAR
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
-            preexec_fn=die_with_parent(),  # a run killed before its teardown leaves no demo serving
+            preexec_fn=children.die_with_parent(),  # a run killed before its teardown leaves no demo serving
         )
     line = _first_line(process, timeout_s)
     try:

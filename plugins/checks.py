@@ -80,8 +80,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         why = _why_not_applicable(config, item, service)
         if why is not None:
             message, source = why
-            finding = Finding(Outcome.SKIPPED, message, source=source, check=check, severity=severity, service=service)
-            not_applicable[item] = finding.but(test=item.nodeid)
+            not_applicable[item] = Finding(
+                Outcome.SKIPPED,
+                message,
+                source=source,
+                check=check,
+                severity=severity,
+                test=item.nodeid,
+                service=service,
+            )
     if not_applicable:
         # Known now, without setting anything up: not run at all (a test item costs about a millisecond, and
         # hundreds at scale), but listed in the verdict as skipped, with the reason.
@@ -96,10 +103,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.workeroutput[NOT_APPLICABLE_OUTPUT] = found
 
 
-def _why_not_applicable(
-    config: pytest.Config, item: pytest.Item, service: str | None
-) -> tuple[str, dict[str, Any]] | None:
-    """Why the check cannot apply to this run, known from the configuration alone: (message, source)."""
+def _why_not_applicable(config: pytest.Config, item: pytest.Item, service: str | None) -> _Reason | None:
+    """Why the check cannot apply to this run, known from the configuration alone."""
     run, at_time = config.stash[run_key], config.stash[settings_key].at
     probes = [PROBES[name] for name in probes_of(item)]
     if at_time is not None and {probe.kind for probe in probes} != {"metrics"}:

@@ -186,13 +186,9 @@ def report_not_applicable(config: pytest.Config, items: dict[pytest.Item, dict[s
         params = dict(callspec.params) if callspec is not None else {}
         parameters = [Parameter(name=name, value=represent(value)) for name, value in params.items()]
         parameters += [Parameter(name=name, value=represent(value)) for name, value in extra]
-        labels += [
-            ("host", host_tag()),
-            ("thread", thread_tag()),
-            ("framework", "pytest"),
-            ("language", platform_label()),
-        ]
-        labels.append(("package", item.nodeid.split("::", 1)[0].removesuffix(".py").replace("/", ".")))
+        module = getattr(getattr(item, "module", None), "__name__", "")
+        labels += [("host", host_tag()), ("thread", thread_tag()), ("framework", "pytest")]
+        labels += [("language", platform_label()), ("package", module)]  # as allure-pytest labels a test it ran
         full_name = allure_full_name(item)
         moment = now()
         result = TestResult(

@@ -136,8 +136,8 @@ class VerdictCollector:
             self._decide(nodeid)
         for data in self.config.stash.get(not_applicable_key, []):  # collected here, without xdist
             self._not_applicable.setdefault(data["test"], data)
-        for data in self._not_applicable.values():
-            self.findings.setdefault(data["service"], []).append(Finding.from_dict(self.redact.scrub_document(data)))
+        for data in self._not_applicable.values():  # redacted where they were made, as every finding
+            self.findings.setdefault(data["service"], []).append(Finding.from_dict(data))
         stopped = None
         if exitstatus in _PYTEST_OWN:
             stopped = (int(exitstatus), f"the run stopped before its end ({pytest.ExitCode(exitstatus).name})")

@@ -38,8 +38,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from deploycheck.children import die_with_parent
-from tests.processes import free_port, unavailable
+from deploycheck.children import die_with_parent, stop
+from tests.processes import free_port, log_tail, unavailable
 
 PYTEST_DONT_REWRITE = True
 READY_TIMEOUT_S = 30.0
@@ -90,17 +90,10 @@ class PostgresServer:
     def stop(self) -> None:
         """Fast shutdown (SIGINT: sessions are ended), SIGKILL after STOP_TIMEOUT_S; returns once it is gone."""
         self.stopped = True
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, signal.SIGINT, STOP_TIMEOUT_S)
 
     def log_tail(self, lines: int = 15) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.strip().splitlines()[-lines:])
+        return log_tail(self.log, lines)
 
 
 def binaries() -> Path:

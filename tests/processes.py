@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -17,6 +18,12 @@ def unavailable(reason: str, required_by: str) -> NoReturn:
     if os.environ.get(required_by, "") not in ("", "0"):
         pytest.fail(f"{required_by} is set but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    """The last lines of a server's log, to say why it did not start."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def free_port() -> int:

@@ -40,8 +40,8 @@ from typing import Any
 import pytest
 import yaml
 
-from deploycheck.children import die_with_parent
-from tests.processes import free_port, unavailable
+from deploycheck.children import die_with_parent, stop
+from tests.processes import free_port, log_tail, unavailable
 
 PYTEST_DONT_REWRITE = True
 READY_TIMEOUT_S = 30.0
@@ -74,17 +74,10 @@ class _Process:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after STOP_TIMEOUT_S; returns once the process is gone."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, signal.SIGTERM, STOP_TIMEOUT_S)
 
     def log_tail(self, lines: int = 15) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.strip().splitlines()[-lines:])
+        return log_tail(self.log, lines)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from deploycheck.children import stop
 from tests.cluster.test_manifests import crds  # noqa: F401  (the fixture: the engines' CRDs applied)
 from tests.conftest import REPO, write_environment
 from tools.k8s.cluster import ControlPlane
@@ -51,12 +52,7 @@ def controller(kube_cluster: ControlPlane, crds: Path, tmp_path_factory: pytest.
     try:
         yield log
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @pytest.fixture
