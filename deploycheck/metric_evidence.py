@@ -29,6 +29,9 @@ from deploycheck.probes.scrape import ScrapeRequest, ScrapeSession
 
 DEFAULT_METRICS = Metrics()
 SAMPLE_CONCURRENCY = 5  # the suite's own timed requests in flight at once: a light touch on a live service
+# Unanswered timed requests in a row after which the rest are not sent: a service that answers none is judged on
+# those already (they decide an error rate), not after sample_requests x timeout / concurrency seconds.
+UNANSWERED_STOP = 10
 NO_HISTORY = (
     "--at replays Prometheus's history; this service's metrics are read from the service itself, which has none"
 )
@@ -203,22 +206,32 @@ class MetricSession:
     async def _timed(self, request: TrafficRequest) -> Traffic:
         """The suite's own requests, a few at a time: their latencies and how many failed."""
         in_flight = asyncio.Semaphore(SAMPLE_CONCURRENCY)
+        unanswered = 0  # in a row
 
-        async def one(http_request: HttpRequest) -> Evidence:
+        async def one(http_request: HttpRequest) -> Evidence | None:
+            nonlocal unanswered
             async with in_flight:
-                return await self._http.fetch(http_request)
+                if unanswered >= UNANSWERED_STOP:
+                    return None  # not sent
+                answer = await self._http.fetch(http_request)
+            unanswered = unanswered + 1 if answer.value is None else 0
+            return answer
 
-        answers = await asyncio.gather(*(one(http_request) for http_request in request.sample))
+        sent = [answer for answer in await asyncio.gather(*map(one, request.sample)) if answer is not None]
         errors = sum(
             1
-            for answer in answers
+            for answer in sent
             if answer.value is None or re.fullmatch(request.metrics.error_status, str(answer.value.status))
         )
-        latencies = sorted(answer.elapsed_ms / 1000 for answer in answers if answer.value is not None)
+        latencies = sorted(answer.elapsed_ms / 1000 for answer in sent if answer.value is not None)
         # Nearest rank: the smallest latency that 95 % of the answers do not exceed.
         p95 = latencies[max(math.ceil(0.95 * len(latencies)) - 1, 0)] if latencies else None
-        source = request.describe()
-        return Traffic(float(len(answers)), float(errors), p95, request.window, source, durations=tuple(latencies))
+        window, source = request.window, request.describe()
+        if len(sent) < len(request.sample):
+            stopped = f"stopped after {UNANSWERED_STOP} requests in a row got no answer"
+            window = f"{len(sent)} of {window} ({stopped})"
+            source = {**source, "sent": len(sent), "stopped": stopped}
+        return Traffic(float(len(sent)), float(errors), p95, window, source, durations=tuple(latencies))
 
     async def _alerts_at(self, request: AlertsAt) -> Evidence:
         if request.query is None:

@@ -52,6 +52,22 @@ def test_waiting_for_a_dripping_service_is_bounded_too(dripping_body_server, run
     assert run.verdict["duration_s"] < 3 + 1 + MARGIN_S
 
 
+def test_timing_a_service_that_answers_nothing_stops_early(dripping_headers_server, run_suite, tmp_path):
+    # 300 timed requests of 1 s each, 5 at a time, would take a minute; ten unanswered in a row settle it.
+    metrics = {"source": "sample", "sample_path": "/v1/items", "sample_requests": 300}
+    services = {"hung": {"url": dripping_headers_server, "timeout": "1s", "metrics": metrics}}
+    environments = write_environment(tmp_path / "environments", "staging", services)
+    run = run_suite(environments, "--env", "staging", "-k", "p95 or rate")
+
+    assert run.ret == 1, run.stdout
+    assert run.not_passed() == {("hung", "errors.rate"): "failed", ("hung", "latency.p95"): "inconclusive"}
+    rate = next(f for f in run.verdict["services"]["hung"]["findings"] if f["check"] == "errors.rate")
+    assert rate["source"]["stopped"] == "stopped after 10 requests in a row got no answer"
+    assert 10 <= rate["source"]["sent"] < 20 and rate["samples"] == rate["source"]["sent"]
+    assert rate["window"].startswith(f"{rate['source']['sent']} of 300 requests to /v1/items")
+    assert run.verdict["duration_s"] < 10 + MARGIN_S
+
+
 def test_a_huge_answer_is_capped_and_fails(huge_body_server, run_suite, tmp_path, workers):
     environments = write_environment(tmp_path / "environments", "staging", {"flood": {"url": huge_body_server}})
     started = time.monotonic()
