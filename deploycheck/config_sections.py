@@ -280,9 +280,7 @@ class Migrations(Section):
     expected_head: Text | None = Field(
         default=None, description="version that must be applied", examples=["${DB_HEAD}"]
     )
-    query: Text | None = Field(
-        default=None, description="one read-only query (SELECT, WITH or VALUES) giving the current version (tool `sql`)"
-    )
+    query: Text | None = Field(default=None, description="SQL giving the current version (tool `sql`)")
     version_field: Text | None = Field(
         default=None,
         description="field of the service's `/version` answer that names the expected head (dots for nested fields)",

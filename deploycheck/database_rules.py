@@ -330,19 +330,21 @@ def replication_lag(evidence: Evidence, database: Database) -> Finding:
 
 
 def least_privilege(evidence: Evidence) -> Finding:
-    """The suite's role could not write what it reads elsewhere: it owns none of the tables (nor the schema) it
-    reads, is no member of pg_write_all_data and does not bypass row-level security. Advisory: the read-only session
-    stops all of these itself; a refused role (see database.reachable) fails here too."""
-    answer = evidence.value
-    if not isinstance(answer, DatabaseAnswer) or answer.role is None:
+    """The suite's role holds nothing beyond reading: it owns none of the tables (nor the schema) it reads, is no
+    member of pg_write_all_data and does not bypass row-level security. Advisory: the suite's read-only session
+    stops all of these itself; the same credential used anywhere else would not. (A refused role: see reachable.)"""
+    answer = _usable(evidence)
+    if answer is None or answer.role is None:
         return _no_evidence(evidence)
     role = answer.role
     observed = role.to_evidence()
-    found = [*role.refused, *role.warnings]
-    if found:
-        message = f"{_where(evidence)}: the suite's role {'; '.join(found)}: it could write elsewhere; {ROLE_FIX}"
-        return _finding(evidence, Outcome.FAILED, message, observed=observed)
     where = f"schema {role.schema}" if role.schema else "the schema it reads"
+    if role.warnings:
+        message = (
+            f"{_where(evidence)}: the suite's role {'; '.join(role.warnings)}: more than the checks need (the "
+            f"read-only session stops it here, not wherever else this credential is used); {ROLE_FIX}"
+        )
+        return _finding(evidence, Outcome.FAILED, message, observed=observed)
     message = f"{_where(evidence)}: the suite's role owns nothing in {where} and holds no power beyond reading"
     return _finding(evidence, Outcome.PASSED, message, observed=observed)
 

@@ -68,22 +68,26 @@ def problem_with(query: str) -> str | None:
 
 def as_subquery(query: str) -> str:
     """The query as the server receives it: inside `SELECT * FROM (...)`, where only a query parses."""
-    body = query.strip()
-    tokens = _tokens(body)
-    if tokens and tokens[-1] == ";":
-        body = body[: body.rindex(";")]
+    scanned = _scan(query)
+    end = scanned[-1][1] if scanned and scanned[-1][0] == ";" else len(query)  # a final `;`, never one in a comment
+    body = query[:end].strip()
     # Newlines, so that a trailing `-- comment` cannot swallow the closing parenthesis.
     return f"SELECT * FROM (\n{body}\n) AS custom_query"
 
 
 def _tokens(query: str) -> list[str]:
     """The query's tokens without spaces and comments; literals and quoted names kept whole (never read as words)."""
-    tokens: list[str] = []
+    return _join_qualified([token for token, _ in _scan(query)])
+
+
+def _scan(query: str) -> list[tuple[str, int]]:
+    """(token, where it starts); a literal is the token `'`; raises ValueError for one never closed."""
+    tokens: list[tuple[str, int]] = []
     position = 0
     while position < len(query):
         match = _TOKENS.match(query, position)
         assert match is not None  # `other` matches any character
-        kind, text = match.lastgroup, match.group()
+        kind, text, start = match.lastgroup, match.group(), position
         position = match.end()
         if kind == "block_comment":
             position = _end_of_comment(query, position)
@@ -92,14 +96,14 @@ def _tokens(query: str) -> list[str]:
             if end < 0:
                 raise ValueError(f"a dollar-quoted string ({text}) is never closed")
             position = end + len(text)
-            tokens.append("'")
+            tokens.append(("'", start))
         elif kind in ("string", "escape_string"):
-            tokens.append("'")  # a literal: never read as a word
+            tokens.append(("'", start))  # a literal: never read as a word
         elif kind == "other" and text in "'\"":
             raise ValueError("a quoted string or name is never closed")
         elif kind not in ("space", "line_comment"):
-            tokens.append(text)
-    return _join_qualified(tokens)
+            tokens.append((text, start))
+    return tokens
 
 
 def _is_word(token: str) -> bool:

@@ -78,9 +78,13 @@ class PostgresServer:
                 connection.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(grant), sql.Identifier(name)))
 
     def create_suite_role(self, name: str, password: str, dbname: str, *tables: str, schema: str = "public") -> None:
-        """The role docs/database.md recommends for the suite, with exactly its grants: CONNECT on the database,
-        USAGE on the schema, SELECT on the given (migrations) tables, pg_read_all_stats."""
+        """The role docs/database.md recommends for the suite, with exactly its grants: pg_read_all_stats, and
+        CONNECT on the database, USAGE on the schema, SELECT on the given (migrations) tables."""
         self.create_role(name, password, "pg_read_all_stats")
+        self.grant_reading(name, dbname, *tables, schema=schema)
+
+    def grant_reading(self, name: str, dbname: str, *tables: str, schema: str = "public") -> None:
+        """The recommended role's grants in one database: CONNECT, USAGE on the schema, SELECT on the tables."""
         role = sql.Identifier(name)
         with self.admin() as connection:
             connection.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(dbname), role))
