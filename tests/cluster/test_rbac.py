@@ -41,10 +41,10 @@ def account(kube_cluster, kube_namespace, tmp_path):
 def test_the_checks_only_account_reads_every_rollout_check(
     kube_cluster,
     kube_namespace,
-    orders,
+    orders,  # noqa: F811 (the fixture imported above)
     account,
     run_suite,
-    workers,  # noqa: F811
+    workers,
 ):
     environments = orders(modes_of_v2=[], kubeconfig=account("**Checks only**"))
     set_image(kube_cluster, kube_namespace, "orders", V2)
@@ -60,9 +60,9 @@ def test_the_checks_only_account_reads_every_rollout_check(
 def test_the_checks_only_account_cannot_roll_back_and_the_verdict_says_so(
     kube_cluster,
     kube_namespace,
-    orders,
+    orders,  # noqa: F811 (the fixture imported above)
     account,
-    run_suite,  # noqa: F811
+    run_suite,
 ):
     environments = orders(kubeconfig=account("**Checks only**"))
     set_image(kube_cluster, kube_namespace, "orders", V2)
@@ -80,9 +80,9 @@ def test_the_checks_only_account_cannot_roll_back_and_the_verdict_says_so(
 def test_with_the_rollback_role_bound_too_the_rollback_goes_through(
     kube_cluster,
     kube_namespace,
-    orders,
+    orders,  # noqa: F811 (the fixture imported above)
     account,
-    run_suite,  # noqa: F811
+    run_suite,
 ):
     environments = orders(kubeconfig=account("**Checks only**", "**Checks and rollback**"))
     set_image(kube_cluster, kube_namespace, "orders", V2)
