@@ -158,6 +158,18 @@ def test_an_unapplied_django_migration_fails(environment, run_suite, workers):
     assert "contenttypes" not in message
 
 
+def test_a_custom_query_reads_the_head_inside_a_subquery(environment, run_suite, workers):
+    query = "SELECT version_num FROM alembic_version -- the head; one row\n;"
+    migrations = {"tool": "sql", "query": query, "expected_head": "4f2e1c9a7b3d"}
+    environments = environment(orders=(ALEMBIC, {"migrations": migrations}))
+    run = run_suite(environments, "--env", "staging", workers=workers, checks=CHECKS)
+
+    assert run.ret == 0, run.stdout
+    finding = findings_of(run, "orders")["database.migrations_at_head"]
+    assert finding["outcome"] == "passed" and finding["observed"] == "4f2e1c9a7b3d"
+    assert finding["source"]["queries"]["migrations"].startswith("SELECT * FROM (\nSELECT version_num")
+
+
 def test_a_missing_migrations_table_fails_and_says_which(environment, run_suite):
     environments = environment(orders=("", {"migrations": {"tool": "rails", "expected_head": "20261127120000"}}))
     run = run_suite(environments, "--env", "staging", checks=CHECKS)
