@@ -118,8 +118,10 @@ async def read_powers(connection: psycopg.AsyncConnection[Any]) -> RoleAnswer:
             if held:
                 powers.setdefault(attribute, []).append(through)
         if name in _WATCHED:
-            powers.setdefault(str(name), []).append("itself" if itself else str(name))
-    return RoleAnswer(powers)
+            powers.setdefault(str(name), []).append(str(name))
+    if "itself" in powers.get("rolsuper", ()):  # a superuser is a member of every role: the rest says nothing more
+        return RoleAnswer({"rolsuper": ["itself"]})
+    return RoleAnswer({power: ["itself"] if "itself" in through else through for power, through in powers.items()})
 
 
 async def read_ownership(connection: psycopg.AsyncConnection[Any], role: RoleAnswer, schema: str | None) -> RoleAnswer:

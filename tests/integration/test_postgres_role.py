@@ -69,6 +69,7 @@ def test_a_superuser_session_is_refused_before_copy_to_program_runs(cluster):
     answer = fetch(cluster.dsn(DBNAME), {"migrations": copy})
 
     assert answer.refused == ["is a superuser (runs programs and writes files on the server)"]
+    assert answer.role is not None and answer.role.powers == {"rolsuper": ["itself"]}  # no other role named
     assert answer.answers == {} and not planted.exists()
     # The same statement in a read-only transaction of the superuser's does run: the role check is what stopped it.
     with psycopg.connect(cluster.dsn(DBNAME), options="-c default_transaction_read_only=on") as connection:
