@@ -1,7 +1,7 @@
 """The service's database answers, its schema is at the head this version expects, and nothing is stuck.
 
-All four read one piece of evidence, `database`: a read-only session per service, opened for every selected service
-at once before the first check runs.
+All five read one piece of evidence, `database`: a read-only session per service, opened for every selected service
+at once before the first check runs. A role that could act outside a read-only session is refused before any query.
 """
 
 import pytest
@@ -36,6 +36,12 @@ def test_replication_lag(target, database, verify):
     if database.ok and not database_rules.is_replica(database):
         pytest.skip(f"{target.id}: the database is a primary, not a replica")
     verify(database_rules.replication_lag(database, target.require("database")))
+
+
+@pytest.mark.advisory(reason="the read-only session already stops a table owner's writes")
+def test_least_privilege(database, verify):
+    """The suite's role owns none of the tables it reads, cannot write every table, does not bypass row security."""
+    verify(database_rules.least_privilege(database))
 
 
 def _has_version(target):

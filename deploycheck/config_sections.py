@@ -13,6 +13,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from deploycheck import read_only_sql
 from deploycheck.config_types import (
     Confidence,
     Count,
@@ -290,6 +291,9 @@ class Migrations(Section):
     def _query_for_sql(self) -> Self:
         if self.tool == "sql" and self.query is None:
             raise ValueError("`tool: sql` needs the `query` that returns the current version")
+        problem = read_only_sql.problem_with(self.query) if self.query is not None else None
+        if problem is not None:
+            raise ValueError(f"`query` must be exactly one read-only query: {problem}")
         if self.table is not None and not re.fullmatch(_TABLE_NAME, self.table):
             raise ValueError(f"`table` must be a table name, or schema.table, not {self.table!r}")
         return self

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deploycheck import read_only_sql
 from deploycheck.config import Environment, Service
 from deploycheck.config_sections import Database, Migrations
 from deploycheck.evidence import KINDS, GatherSettings, Probe, register
@@ -79,8 +80,8 @@ def migration_queries(migrations: Migrations) -> dict[str, str]:
         return {"migrations": f"SELECT app, name FROM {table} ORDER BY id"}
     if migrations.tool == "rails":
         return {"migrations": f"SELECT version FROM {table} ORDER BY length(version) DESC, version DESC LIMIT 1"}
-    assert migrations.query is not None  # the model requires it for `sql`
-    return {"migrations": migrations.query}
+    assert migrations.query is not None  # the model requires it for `sql`, and one read-only query
+    return {"migrations": read_only_sql.as_subquery(migrations.query)}
 
 
 def quoted(table: str) -> str:
@@ -128,7 +129,11 @@ def plan_database(environment: Environment, service: Service | None, settings: G
         return None
     database = service.database
     conninfo, where, secrets, problem = connection(database)
-    queries = migration_queries(database.migrations) if database.migrations is not None else {}
+    migrations = database.migrations
+    if migrations is not None and migrations.query is not None and problem is None:
+        why = read_only_sql.problem_with(migrations.query)  # the model refused it at load; again, where it is sent
+        problem = f"the custom migrations `query` is refused: {why}" if why else None
+    queries = migration_queries(migrations) if migrations is not None else {}
     queries.update(blocked=BLOCKED_SQL, transactions=TRANSACTIONS_SQL, replication=REPLICATION_SQL)
     return PostgresRequest(
         conninfo,
@@ -138,7 +143,14 @@ def plan_database(environment: Environment, service: Service | None, settings: G
         statement_timeout_s=database.statement_timeout,
         secrets=secrets,
         problem=problem,
+        schema=read_schema(migrations),
     )
+
+
+def read_schema(migrations: Migrations | None) -> str | None:
+    """The schema whose tables the suite reads: the migrations table's, when it names one; else the session's."""
+    table = migrations.version_table if migrations is not None and migrations.tool != "sql" else None
+    return table.split(".", 1)[0] if table and "." in table else None
 
 
 KINDS["postgres"] = PostgresSession

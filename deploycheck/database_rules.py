@@ -3,7 +3,8 @@
 Pure functions: a `database` Evidence (a `DatabaseAnswer`, or why there is none) and the service's `database`
 section in, a Finding out. A connection that failed fails `database.reachable` when the server could not be reached
 or refused the session, and makes it inconclusive when the suite's own access is wrong (credentials, database
-name, permission); the other checks are then inconclusive, each saying so. Never a pass without evidence.
+name, permission, or a role so strong that the suite refused to ask it anything); the other checks are then
+inconclusive, each saying so. Never a pass without evidence.
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ _FAILURE_HINTS = {
     "no such database": (Outcome.INCONCLUSIVE, "check the database name (`dbname`, or the DSN's)"),
     "permission denied": (Outcome.INCONCLUSIVE, "grant the suite's user CONNECT on the database"),
     "not a usable connection string": (Outcome.INCONCLUSIVE, "fix the `dsn` of `database`"),
+    "the custom migrations `query` is refused": (Outcome.INCONCLUSIVE, "give one read-only query (docs/database.md)"),
 }
-_READ_ALL = "the suite's user cannot see other users' sessions: grant it pg_monitor (or pg_read_all_stats)"
+# The one-line fix for a role that is too strong (or merely stronger than the checks need).
+ROLE_FIX = (
+    'log in as a role made for the suite (docs/database.md, "A role for the suite": CREATE ROLE deploycheck LOGIN; '
+    "GRANT CONNECT on the database, SELECT on the migrations table, pg_read_all_stats)"
+)
+_READ_ALL = "the suite's user cannot see other users' sessions: grant it pg_read_all_stats (or pg_monitor)"
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,14 @@ def reachable(evidence: Evidence) -> Finding:
         "server_version": answer.server_version,
         "replica": answer.in_recovery,
         "read_only": answer.read_only,
+        "role": answer.role.to_evidence() if answer.role is not None else None,
     }
+    if answer.refused:
+        message = (
+            f"{_where(evidence)}: the suite's role {'; '.join(answer.refused)}: a read-only session does not stop "
+            f"that, so nothing was asked; {ROLE_FIX}"
+        )
+        return _finding(evidence, Outcome.INCONCLUSIVE, message, observed=observed)
     if not answer.read_only:
         message = f"{_where(evidence)}: the session is not read-only, so the suite stops here (nothing was judged)"
         return _finding(evidence, Outcome.INCONCLUSIVE, message, observed=observed)
@@ -113,9 +127,10 @@ def applied_head(answer: DatabaseAnswer, migrations: Migrations) -> dict[str, st
 
 def head_text(evidence: Evidence, migrations: Migrations) -> str | None:
     """The applied head as one line (Django: app=name pairs), for the baseline file; None when unknown."""
-    if not isinstance(evidence.value, DatabaseAnswer):
+    answer = _usable(evidence)
+    if answer is None:
         return None
-    applied = applied_head(evidence.value, migrations)
+    applied = applied_head(answer, migrations)
     return _show(applied) if applied else None
 
 
@@ -135,8 +150,8 @@ def schema_risk(service: str, before: str, now: str | None, recorded_in: str) ->
 def migrations_at_head(evidence: Evidence, migrations: Migrations, expected: Expected) -> Finding:
     """The applied head equals the expected one; a failed Flyway migration fails whatever the head."""
     table = migrations.version_table or "the custom query"
-    answer = evidence.value
-    if not isinstance(answer, DatabaseAnswer):
+    answer = _usable(evidence)
+    if answer is None:
         return _no_evidence(evidence)
     limit = {"head": expected.head, "from": expected.origin} if expected.head else None
     rows = answer.answers["migrations"]
@@ -227,8 +242,8 @@ def _show(applied: dict[str, str]) -> str:
 
 def no_blocking(evidence: Evidence, database: Database) -> Finding:
     """No session waits on a lock longer than max_lock_wait; no transaction older than max_transaction_age."""
-    answer = evidence.value
-    if not isinstance(answer, DatabaseAnswer):
+    answer = _usable(evidence)
+    if answer is None:
         return _no_evidence(evidence)
     limit = {"max_lock_wait_s": database.max_lock_wait, "max_transaction_age_s": database.max_transaction_age}
     for name in ("blocked", "transactions"):
@@ -288,8 +303,8 @@ def is_replica(evidence: Evidence) -> bool:
 
 def replication_lag(evidence: Evidence, database: Database) -> Finding:
     """On a replica: the time since the last replayed transaction, unless everything received is replayed."""
-    answer = evidence.value
-    if not isinstance(answer, DatabaseAnswer):
+    answer = _usable(evidence)
+    if answer is None:
         return _no_evidence(evidence)
     rows = answer.answers["replication"]
     if rows.error is not None:
@@ -311,6 +326,30 @@ def replication_lag(evidence: Evidence, database: Database) -> Finding:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# database.least_privilege (advisory)
+
+
+def least_privilege(evidence: Evidence) -> Finding:
+    """The suite's role holds nothing beyond reading: it owns none of the tables (nor the schema) it reads, is no
+    member of pg_write_all_data and does not bypass row-level security. Advisory: the suite's read-only session
+    stops all of these itself; the same credential used anywhere else would not. (A refused role: see reachable.)"""
+    answer = _usable(evidence)
+    if answer is None or answer.role is None:
+        return _no_evidence(evidence)
+    role = answer.role
+    observed = role.to_evidence()
+    where = f"schema {role.schema}" if role.schema else "the schema it reads"
+    if role.warnings:
+        message = (
+            f"{_where(evidence)}: the suite's role {'; '.join(role.warnings)}: more than the checks need (the "
+            f"read-only session stops it here, not wherever else this credential is used); {ROLE_FIX}"
+        )
+        return _finding(evidence, Outcome.FAILED, message, observed=observed)
+    message = f"{_where(evidence)}: the suite's role owns nothing in {where} and holds no power beyond reading"
+    return _finding(evidence, Outcome.PASSED, message, observed=observed)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # shared
 
 
@@ -323,8 +362,16 @@ def _failure(evidence: Evidence) -> tuple[Outcome, str]:
 
 
 def _no_evidence(evidence: Evidence) -> Finding:
-    message = f"no database evidence ({_where(evidence)}: {evidence.error}): see database.reachable"
+    answer = evidence.value
+    why = "the suite's role is too strong, so nothing was asked" if isinstance(answer, DatabaseAnswer) else None
+    message = f"no database evidence ({_where(evidence)}: {why or evidence.error}): see database.reachable"
     return _finding(evidence, Outcome.INCONCLUSIVE, message)
+
+
+def _usable(evidence: Evidence) -> DatabaseAnswer | None:
+    """The answer, when there is one whose role was not refused."""
+    answer = evidence.value
+    return answer if isinstance(answer, DatabaseAnswer) and not answer.refused else None
 
 
 def _query_failure(rows: QueryAnswer, table: str, name: str) -> tuple[Outcome, str]:

@@ -9,7 +9,8 @@ be imported too, for `start_replica` and `PostgresServer`):
 
 A cluster is `initdb`'d into a temporary directory and started on 127.0.0.1 with a free port (its unix socket in
 that directory too), password (scram) authentication over TCP, fsync off. `PostgresServer.admin()` gives a
-superuser connection (autocommit) to create what a test needs; `create_database`, `create_role` and `dsn` help.
+superuser connection (autocommit) to create what a test needs; `create_database`, `create_role`,
+`create_suite_role` (the role docs/database.md recommends) and `dsn` help.
 
 The binaries are the machine's (`initdb`, `postgres` on PATH, else /usr/lib/postgresql/<newest>/bin); when they are
 missing the test is skipped with the reason, unless DEPLOYCHECK_REQUIRE_POSTGRES=1 (CI installs them), which fails
@@ -75,6 +76,23 @@ class PostgresServer:
             )
             for grant in grants:
                 connection.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(grant), sql.Identifier(name)))
+
+    def create_suite_role(self, name: str, password: str, dbname: str, *tables: str, schema: str = "public") -> None:
+        """The role docs/database.md recommends for the suite, with exactly its grants: pg_read_all_stats, and
+        CONNECT on the database, USAGE on the schema, SELECT on the given (migrations) tables."""
+        self.create_role(name, password, "pg_read_all_stats")
+        self.grant_reading(name, dbname, *tables, schema=schema)
+
+    def grant_reading(self, name: str, dbname: str, *tables: str, schema: str = "public") -> None:
+        """The recommended role's grants in one database: CONNECT, USAGE on the schema, SELECT on the tables."""
+        role = sql.Identifier(name)
+        with self.admin() as connection:
+            connection.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(dbname), role))
+        with self.admin(dbname) as connection:
+            connection.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), role))
+            for table in tables:
+                target = sql.Identifier(*table.split("."))
+                connection.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(target, role))
 
     def create_database(self, name: str, owner: str = SUPERUSER, script: str = "") -> None:
         """A fresh database (dropped first if it exists), with `script` run in it by its owner's superuser."""

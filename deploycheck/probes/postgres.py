@@ -1,9 +1,12 @@
 """PostgreSQL evidence: one read-only session per request, with psycopg 3's async connections.
 
 `PostgresSession.fetch` turns a `PostgresRequest` into `Evidence` and never raises (except on cancellation). It
-connects, times a trivial query (the round trip), notes the server's version, whether it is a replica and whether
-the transaction is read-only, then runs the request's named queries, each in a savepoint of its own, so one
-missing table or denied permission spoils only its own answer. The value is a `DatabaseAnswer`.
+connects and, before anything else, reads what the session's role could do (`postgres_role`): a role that could act
+outside the read-only transaction (a superuser, a member of pg_signal_backend, ...) is refused, and its session asks
+nothing more. Otherwise it notes what the role owns of the schema the suite reads, times a trivial query (the round
+trip), notes the server's version, whether it is a replica and whether the transaction is read-only, then runs the
+request's named queries, each in a savepoint of its own, so one missing table or denied permission spoils only its
+own answer. The value is a `DatabaseAnswer`.
 
 The session can never write:
 - the server is told at connection time `default_transaction_read_only=on` (with `statement_timeout`,
@@ -38,6 +41,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from deploycheck.probes.base import Evidence
+from deploycheck.probes.postgres_role import RoleAnswer, read_ownership, read_powers
 
 if TYPE_CHECKING:
     import psycopg
@@ -50,6 +54,7 @@ MAX_IN_FLIGHT = 64  # sessions open at once per run: well under a server's defau
 MAX_ROWS = 1000  # of one query's answer, kept as evidence
 MAX_TEXT = 500  # characters of one text value kept
 MAX_ERROR_CHARS = 300
+FIXED_QUERIES = 4  # the suite's own, before the request's: the role, the server's settings, ownership, SELECT 1
 
 # Words of libpq's and the server's messages, and the kind of failure they mean.
 _KINDS = (
@@ -75,11 +80,12 @@ class PostgresRequest:
     statement_timeout_s: float = 5.0
     secrets: tuple[str, ...] = ()  # masked in every message: password, DSN, user
     problem: str | None = None  # known before connecting: why no session can be opened
+    schema: str | None = None  # the schema the suite reads (whose tables the role should not own); None: current
 
     @property
     def timeout_s(self) -> float:
         """The longest a fetch can take: the connection, then each query, each bounded by the server too."""
-        return self.connect_timeout_s + self.statement_timeout_s * (len(self.queries) + 2)
+        return self.connect_timeout_s + self.statement_timeout_s * (len(self.queries) + FIXED_QUERIES)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -88,6 +94,7 @@ class PostgresRequest:
             "read_only": True,
             "connect_timeout_s": self.connect_timeout_s,
             "statement_timeout_s": self.statement_timeout_s,
+            "role_check": {"before_any_query": True, "schema": self.schema or "the session's current schema"},
             "queries": dict(self.queries),
         }
 
@@ -118,7 +125,13 @@ class DatabaseAnswer:
     server_version: str
     in_recovery: bool  # a replica (hot standby)
     read_only: bool  # the server's own word: transaction_read_only inside the session's transaction
-    answers: Mapping[str, QueryAnswer] = field(default_factory=dict)
+    answers: Mapping[str, QueryAnswer] = field(default_factory=dict)  # empty when the role was refused
+    role: RoleAnswer | None = None  # what the session's role could do; None only for answers made by hand
+
+    @property
+    def refused(self) -> list[str]:
+        """Why the session's role was refused (nothing was asked after it), or []."""
+        return self.role.refused if self.role is not None else []
 
 
 class PostgresSession:
@@ -189,19 +202,24 @@ async def _session(request: PostgresRequest) -> DatabaseAnswer:
         connect_ms = _ms(started)
         await connection.set_read_only(True)  # BEGIN READ ONLY
         async with connection.transaction():
-            ping = time.perf_counter()
-            await connection.execute("SELECT 1", binary=True)
-            round_trip = _ms(ping)
+            role = await read_powers(connection)  # first: a role that could act outside the transaction asks nothing
             cursor = await connection.execute(
                 "SELECT current_setting('server_version'), pg_is_in_recovery(), "
                 "current_setting('transaction_read_only')",
                 binary=True,
             )
             version, in_recovery, read_only = await cursor.fetchone() or ("", False, "off")
+            server = (str(version), bool(in_recovery), read_only == "on")
+            if role.refused:
+                return DatabaseAnswer(connect_ms, 0.0, *server, role=role)
+            role = await read_ownership(connection, role, request.schema)
+            ping = time.perf_counter()
+            await connection.execute("SELECT 1", binary=True)
+            round_trip = _ms(ping)
             answers = {name: await _query(connection, sql, request.secrets) for name, sql in request.queries.items()}
     finally:
         await connection.close()
-    return DatabaseAnswer(connect_ms, round_trip, str(version), bool(in_recovery), read_only == "on", answers)
+    return DatabaseAnswer(connect_ms, round_trip, *server, answers, role)
 
 
 async def _query(connection: psycopg.AsyncConnection[Any], sql: str, secrets: tuple[str, ...]) -> QueryAnswer:

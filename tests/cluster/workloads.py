@@ -99,7 +99,12 @@ def limited_kubeconfig(cp: ControlPlane, ns: str, path: Path, verbs: list[str]) 
     cp.kubectl("create", "serviceaccount", "deploycheck", "-n", ns)
     cp.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(role))
     cp.kubectl("create", "rolebinding", "deploycheck", "-n", ns, "--role=reader", f"--serviceaccount={ns}:deploycheck")
-    token = cp.kubectl("create", "token", "deploycheck", "-n", ns).stdout.strip()
+    return token_kubeconfig(cp, ns, "deploycheck", path)
+
+
+def token_kubeconfig(cp: ControlPlane, ns: str, account: str, path: Path) -> Path:
+    """A kubeconfig that logs in with a token of the service account `account` of namespace `ns`."""
+    token = cp.kubectl("create", "token", account, "-n", ns).stdout.strip()
     assert cp.workdir is not None
     path.write_text(
         json.dumps(

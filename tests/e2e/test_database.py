@@ -11,6 +11,7 @@ import time
 import psycopg
 import pytest
 
+from deploycheck.config_sections import MIGRATION_TABLES
 from tests.conftest import REPO, write_environment
 from tests.hostile_servers import read_request, respond, serving
 
@@ -44,8 +45,9 @@ INSERT INTO django_migrations (app, name, applied) VALUES
 
 @pytest.fixture(scope="module")
 def cluster(postgres):
-    """The session's cluster with the suite's own login: it may read everything and see every session."""
-    postgres.create_role(CHECKER, CHECKER_PASSWORD, "pg_read_all_data", "pg_monitor")
+    """The session's cluster with the suite's own login, as docs/database.md recommends: it sees every session
+    (pg_read_all_stats) and, in each database made below, may read the migrations table."""
+    postgres.create_role(CHECKER, CHECKER_PASSWORD, "pg_read_all_stats")
     return postgres
 
 
@@ -58,12 +60,33 @@ def environment(cluster, tmp_path, monkeypatch):
         for name, (script, database) in services.items():
             dbname = f"e2e_{name}"
             cluster.create_database(dbname, script=script)
+            cluster.grant_reading(CHECKER, dbname, *existing_tables(cluster, dbname, MIGRATION_TABLES.values()))
             variable = f"{name.upper()}_DB_DSN"
             monkeypatch.setenv(variable, cluster.dsn(dbname, CHECKER, CHECKER_PASSWORD))
             sections[name] = {"url": UNREACHABLE_URL, "database": {"dsn": f"${{{variable}}}", **database}}
         return write_environment(tmp_path / "environments", "staging", sections)
 
     return write
+
+
+def existing_tables(cluster, dbname: str, names) -> list[str]:
+    with cluster.admin(dbname) as connection:
+        return [name for name in names if connection.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0]]
+
+
+def wait_for_lock_wait(cluster, dbname: str, pid: int, seconds: float, timeout_s: float = 10.0) -> None:
+    """Until session `pid` has waited on a lock for more than `seconds` (the server's own clock, pg_locks)."""
+    deadline = time.monotonic() + timeout_s
+    with cluster.admin(dbname) as connection:
+        while True:
+            row = connection.execute(
+                "SELECT extract(epoch FROM now() - min(waitstart)) FROM pg_locks WHERE pid = %s AND NOT granted",
+                (pid,),
+            ).fetchone()
+            if row[0] is not None and row[0] > seconds:
+                return
+            assert time.monotonic() < deadline, f"pid {pid} did not wait on a lock for {seconds}s"
+            time.sleep(0.05)
 
 
 def findings_of(run, service: str) -> dict[str, dict]:
@@ -83,6 +106,7 @@ def test_alembic_at_the_expected_head_passes(environment, run_suite, workers):
             "database.migrations_at_head": "passed",
             "database.no_blocking": "passed",
             "database.replication_lag": "skipped",
+            "database.least_privilege": "passed",
         }
         assert found["database.reachable"]["observed"]["read_only"] is True
         assert found["database.migrations_at_head"]["observed"] == "4f2e1c9a7b3d"
@@ -134,6 +158,18 @@ def test_an_unapplied_django_migration_fails(environment, run_suite, workers):
     assert "contenttypes" not in message
 
 
+def test_a_custom_query_reads_the_head_inside_a_subquery(environment, run_suite, workers):
+    query = "SELECT version_num FROM alembic_version -- the head; one row\n;"
+    migrations = {"tool": "sql", "query": query, "expected_head": "4f2e1c9a7b3d"}
+    environments = environment(orders=(ALEMBIC, {"migrations": migrations}))
+    run = run_suite(environments, "--env", "staging", workers=workers, checks=CHECKS)
+
+    assert run.ret == 0, run.stdout
+    finding = findings_of(run, "orders")["database.migrations_at_head"]
+    assert finding["outcome"] == "passed" and finding["observed"] == "4f2e1c9a7b3d"
+    assert finding["source"]["queries"]["migrations"].startswith("SELECT * FROM (\nSELECT version_num")
+
+
 def test_a_missing_migrations_table_fails_and_says_which(environment, run_suite):
     environments = environment(orders=("", {"migrations": {"tool": "rails", "expected_head": "20261127120000"}}))
     run = run_suite(environments, "--env", "staging", checks=CHECKS)
@@ -154,7 +190,7 @@ def test_a_session_waiting_on_a_lock_beyond_the_limit_fails_naming_both(cluster,
     blocked = threading.Thread(target=_update_ignoring_cancel, args=(waiter,))
     blocked.start()
     try:
-        time.sleep(1.5)  # past the 1s limit
+        wait_for_lock_wait(cluster, "e2e_orders", waiter_pid, seconds=1.2)  # past the 1s limit
         run = run_suite(environments, "--env", "staging", workers=workers, checks=CHECKS)
     finally:
         holder.execute("ROLLBACK")
@@ -238,6 +274,7 @@ def test_the_expected_head_can_come_from_the_version_answer(cluster, tmp_path, m
         respond(connection, "200 OK", body)
 
     cluster.create_database("e2e_versioned", script=ALEMBIC)
+    cluster.grant_reading(CHECKER, "e2e_versioned", "alembic_version")
     monkeypatch.setenv("ORDERS_DB_DSN", cluster.dsn("e2e_versioned", CHECKER, CHECKER_PASSWORD))
     with serving(version) as service:
         database = {"dsn": "${ORDERS_DB_DSN}", "migrations": {"tool": "alembic", "version_field": "schema"}}

@@ -117,12 +117,13 @@ def test_a_query_that_waits_on_a_lock_is_cut_by_the_statement_timeout(probe_data
 
 def test_a_replica_says_it_is_one_and_how_far_behind_it_is(postgres_factory):
     primary = postgres_factory()
+    primary.create_suite_role("reader", PASSWORD, "postgres")  # a superuser's session would be refused
     replica = start_replica(primary)
     try:
         with primary.admin() as connection:
             connection.execute("CREATE TABLE ticks (at timestamptz DEFAULT now())")
             connection.execute("INSERT INTO ticks DEFAULT VALUES")
-        evidence = fetch(replica.dsn(), {"replication": REPLICATION_SQL})
+        evidence = fetch(replica.dsn(user="reader", password=PASSWORD), {"replication": REPLICATION_SQL})
     finally:
         replica.stop()
         shutil.rmtree(replica.directory, ignore_errors=True)

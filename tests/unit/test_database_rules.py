@@ -10,6 +10,7 @@ from deploycheck.findings import Outcome
 from deploycheck.probes.base import Evidence
 from deploycheck.probes.http import HttpResponse
 from deploycheck.probes.postgres import DatabaseAnswer, QueryAnswer
+from deploycheck.probes.postgres_role import RoleAnswer
 
 SOURCE = {"kind": "postgres", "host": "db.internal", "port": "5432", "dbname": "orders"}
 LIMITS = Database(max_lock_wait=5.0, max_transaction_age=60.0, max_replication_lag=10.0)
@@ -191,3 +192,47 @@ def test_a_rollback_over_a_moved_schema_is_a_warning():
     assert rules.schema_risk("orders", "a1", "a1", "baseline.json") is None
     warning = rules.schema_risk("orders", "a1", "b2", "baseline.json")
     assert warning is not None and "b2, not a1" in warning and "newer schema" in warning
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the role check: refused, warned about, or neither
+
+
+def with_role(role: RoleAnswer, **answers: QueryAnswer) -> Evidence:
+    return Evidence(SOURCE, DatabaseAnswer(3.0, 0.8, "16.2", False, True, answers, role), elapsed_ms=4.0)
+
+
+def test_a_refused_role_makes_every_deciding_check_inconclusive_with_the_fix():
+    refused = with_role(RoleAnswer({"pg_signal_backend": ["pg_signal_backend"], "rolcreatedb": ["admins"]}))
+
+    reachable = rules.reachable(refused)
+    assert reachable.outcome is Outcome.INCONCLUSIVE
+    assert "the suite's role can create databases (CREATEDB), through role admins; is a member of " in reachable.message
+    assert "pg_signal_backend (can end other sessions)" in reachable.message
+    assert "CREATE ROLE deploycheck LOGIN" in reachable.message and "\n" not in reachable.message
+    assert reachable.observed["role"]["powers"]["rolcreatedb"] == ["admins"]
+    for finding in (
+        rules.no_blocking(refused, LIMITS),
+        rules.migrations_at_head(refused, Migrations(), rules.Expected("a1")),
+        rules.least_privilege(refused),
+    ):
+        assert finding.outcome is Outcome.INCONCLUSIVE and "too strong" in finding.message
+
+
+def test_a_superuser_is_named_as_one_not_as_every_role_it_belongs_to():
+    superuser = RoleAnswer({"rolsuper": ["itself"], "rolcreaterole": ["itself"], "pg_signal_backend": ["x"]})
+
+    assert superuser.refused == ["is a superuser (runs programs and writes files on the server)"]
+
+
+def test_a_role_owning_what_it_reads_fails_only_the_advisory_check():
+    owner = with_role(RoleAnswer({}, "public", owns_schema=True, owned_tables=("alembic_version",), owned_count=1))
+
+    assert rules.reachable(owner).outcome is Outcome.PASSED
+    warning = rules.least_privilege(owner)
+    assert warning.outcome is Outcome.FAILED
+    assert "owns schema public (may drop any table in it); owns 1 table(s) or view(s) of schema public" in (
+        warning.message
+    )
+    assert warning.observed["owned_tables"] == ["alembic_version"]
+    assert rules.least_privilege(with_role(RoleAnswer({}, "public"))).outcome is Outcome.PASSED
