@@ -40,11 +40,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from deploycheck.config import ConfigError, available_environments, parse_duration
 from deploycheck.serve_catalogue import Catalogue, UnknownName
-from deploycheck.serve_requests import BadRequest, DeadlineReader, body_length, declares_body
+from deploycheck.serve_requests import BadRequest, DeadlineReader, HeadTooLarge, body_length, declares_body
 from deploycheck.serve_runs import Busy, Run, Runs, RunSettings, Target
 
 log = logging.getLogger("deploycheck.serve")
@@ -129,6 +129,8 @@ class Server(ThreadingHTTPServer):
     ) -> None:
         super().__init__(address, Handler)
         self.token = token
+        # What the server says itself (an error, the log) may echo what a client sent: the token in its forms masked.
+        self.token_forms = sorted({token, quote(token), quote(token, safe=""), json.dumps(token)[1:-1]}, key=len)[::-1]
         self.runs = runs
         self.catalogue = catalogue
         self.options = options
@@ -158,6 +160,11 @@ class Server(ThreadingHTTPServer):
     def _connection_ended(self) -> None:
         with self._connections_lock:
             self._connections -= 1
+
+    def mask(self, text: str) -> str:
+        for form in self.token_forms:
+            text = text.replace(form, "***")
+        return text
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # a client that vanished: one line, no trace
         error = sys.exc_info()[1]
@@ -230,8 +237,12 @@ class Handler(BaseHTTPRequestHandler):
         self.body_unread = False
 
     def handle_one_request(self) -> None:
-        self.reader.start(self.server.options.read_timeout)  # for the request line and headers (and idling)
-        super().handle_one_request()
+        self.command, self.path, self.request_version = "", "", self.default_request_version  # none read yet
+        self.reader.start_head(self.server.options.read_timeout)  # for the request line and headers (and idling)
+        try:
+            super().handle_one_request()
+        except HeadTooLarge as error:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, str(error))
 
     def log_message(self, format: str, *args: Any) -> None:  # the access log is ours (_send)
         pass
@@ -386,6 +397,8 @@ class Handler(BaseHTTPRequestHandler):
         retry_after_s: int | None = None,
     ) -> None:
         data = json.dumps(body).encode()
+        if "error" in body:  # verdict documents come redacted from the suite; the server's own words are masked here
+            data = self.server.mask(data.decode()).encode()
         self.connection.settimeout(self.server.options.read_timeout)  # a client that does not read is let go too
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -397,11 +410,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         took = time.monotonic() - started
-        said = body.get("verdict") or body.get("status") or body.get("error", "")
+        said = self.server.mask(str(body.get("verdict") or body.get("status") or body.get("error", "")))
         log.info(
             "%s %s %s -> %d %s (%.2fs) from %s",
             self.command or "-",
-            urlsplit(getattr(self, "path", "")).path[:100],
+            self.server.mask(urlsplit(self.path).path[:100]),
             target or "",
             status,
             said,

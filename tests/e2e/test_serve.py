@@ -12,7 +12,6 @@ import selectors
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -259,17 +258,19 @@ def test_a_run_still_going_answers_503_so_argo_asks_again(serve):
 
 # -- under abuse -------------------------------------------------------------------------------------------------
 
-# A suite that will not stop: it ignores SIGTERM, starts a child that ignores it too, and hangs (a cleanup that hangs
-# on a dead server, say). Loaded into each run with `-p`.
+# A run that will not stop: it ignores SIGTERM, starts a child that ignores it too, and hangs (a cleanup that hangs on
+# a dead server, say). A sitecustomize, so that it holds from the interpreter's first instant, however early the
+# deadline comes; only in the runs (`python -m pytest`), not in the server.
 STUBBORN_RUN = """
 import signal, subprocess, sys, time
 from pathlib import Path
 
-deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-child = subprocess.Popen([sys.executable, "-c", deaf])
-Path("{pid_file}").write_text(str(child.pid))
-time.sleep(300)
+if sys.orig_argv[1:3] == ["-m", "pytest"]:
+    deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    child = subprocess.Popen([sys.executable, "-c", deaf])
+    Path("{pid_file}").write_text(str(child.pid))
+    time.sleep(300)
 """
 
 
@@ -323,9 +324,24 @@ def test_what_the_http_layer_refuses_is_json_too(serve):
 
     garbled = served.raw("GARBAGE\n")
     too_many = served.raw("GET /healthz HTTP/1.1\n" + "X-A: b\n" * 101)
+    too_long = served.raw("GET /healthz HTTP/1.1\n" + "X-A: b\n" * 50 + f"X-B: {'b' * 50_000}\n")
 
     assert (garbled.status, garbled.body) == (400, {"error": "Bad request syntax ('GARBAGE')"})
     assert (too_many.status, too_many.body) == (431, {"error": "Too many headers"})
+    assert (too_long.status, too_long.body) == (431, {"error": "the request line and headers are over 32768 bytes"})
+    assert garbled.closed and too_many.closed and too_long.closed
+
+
+def test_what_a_client_sends_is_never_echoed_with_the_token_in_it(serve):
+    served = serve()
+
+    named = served.argo(TOKEN)  # a valid name, not a service
+    garbled = served.raw(f"GET /argo?token={TOKEN} HTTP/1.1 and more\n")
+
+    assert (named.status_code, named.json()) == (404, {"error": "no service '***' in environment 'staging'"})
+    assert (garbled.status, garbled.body) == (400, {"error": "Bad request version ('more')"})  # what it echoes
+    garbled = served.raw(f"GET /argo?token={TOKEN}\n")  # HTTP/0.9 form: refused, echoing the line, masked
+    assert TOKEN not in json.dumps(garbled.body) and TOKEN not in served.log.read_text()
 
 
 def test_a_slow_client_is_cut_off_at_the_read_timeout(serve):
@@ -420,8 +436,8 @@ def test_a_run_past_its_deadline_gets_sigterm_and_is_inconclusive(serve):
 
 def test_a_run_that_ignores_sigterm_is_killed_with_its_process_group_after_the_grace_period(serve, tmp_path):
     pid_file = tmp_path / "grandchild.pid"
-    (tmp_path / "stubborn_run.py").write_text(textwrap.dedent(STUBBORN_RUN.format(pid_file=pid_file)))
-    served = serve("--answer-within", "60s", "--run-timeout", "1s", "--run-grace", "1s", "--pytest-arg=-pstubborn_run",
+    (tmp_path / "sitecustomize.py").write_text(STUBBORN_RUN.format(pid_file=pid_file))
+    served = serve("--answer-within", "60s", "--run-timeout", "1s", "--run-grace", "1s",
                    env={"PYTHONPATH": str(tmp_path)})  # fmt: skip
     started = time.monotonic()
 
