@@ -91,9 +91,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-runs",
         type=positive,
-        default=os.cpu_count() or 1,
+        default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
         metavar="N",
-        help="Runs at once; beyond, 503 with Retry-After (default: the number of cores)",
+        help="Runs at once; beyond, 503 with Retry-After (default: the number of cores it may use)",
     )
     parser.add_argument(
         "--read-timeout",

@@ -188,6 +188,7 @@ def test_argo_web_metric_answers_200_with_the_verdict_document(serve):
     assert held.json()["reasons"] == ["ghost: no deciding check ran"]
     log = served.log.read_text()
     assert "GET /argo staging/orders@v2.3.1 -> 200 FAIL" in log and "run finished: staging/orders@v2.3.1 FAIL" in log
+    until(lambda: descendants(served.pid) == [])  # nothing a run started outlives it
 
 
 def test_argo_gets_inconclusive_not_an_error_when_the_run_breaks(serve):
