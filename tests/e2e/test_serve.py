@@ -423,16 +423,18 @@ def test_runs_beyond_the_cap_answer_503_with_retry_after(serve):
     assert until(lambda: (answer := served.argo("orders")).status_code == 200 and answer).json()["verdict"] == "FAIL"
 
 
-def test_a_run_past_its_deadline_gets_sigterm_and_is_inconclusive(serve):
-    served = serve("--answer-within", "60s", "--run-timeout", "0.5s", "--run-grace", "20s")
+def test_a_run_past_its_deadline_gets_sigterm_and_is_inconclusive(serve, workers):
+    served = serve("--answer-within", "60s", "--run-timeout", "1.5s", "--run-grace", "20s",
+                   *(["--pytest-arg=-n", f"--pytest-arg={workers}"] if workers else []))  # fmt: skip
     started = time.monotonic()
 
     answer = served.argo("api-gateway")
 
     assert answer.status_code == 200 and answer.json()["verdict"] == "INCONCLUSIVE"
-    assert answer.json()["stopped"].startswith("sent SIGTERM at the run timeout of 0.5s; it ended ")
+    assert answer.json()["stopped"].startswith("sent SIGTERM at the run timeout of 1.5s; it ended ")
     assert time.monotonic() - started < 15  # it stopped on SIGTERM: the grace period was not waited out
     assert "run stopped: staging/api-gateway@v2.3.1: sent SIGTERM" in served.log.read_text()
+    until(lambda: descendants(served.pid) == [], 5)  # its workers too, if it left any
 
 
 def test_a_run_that_ignores_sigterm_is_killed_with_its_process_group_after_the_grace_period(serve, tmp_path):
