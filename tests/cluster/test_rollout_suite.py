@@ -217,11 +217,9 @@ def run_with_rollback(
 
 
 def test_helm_upgrade_to_a_failing_version_is_rolled_back(
-    kube_cluster, kube_namespace, start_demo, run_suite, tmp_path, monkeypatch
+    kube_cluster, kube_namespace, helm, start_demo, run_suite, tmp_path, monkeypatch
 ):
     cp, ns = kube_cluster, kube_namespace
-    if cp.helm_path is None:
-        pytest.skip("helm not built (tools/k8s/build.sh)")
     chart = make_chart(tmp_path)
     wait = ("--wait", "--timeout", "60s")
     cp.helm("install", "orders", str(chart), "-n", ns, "--set", f"image.tag={V1}", *wait)
