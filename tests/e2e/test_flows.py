@@ -254,3 +254,6 @@ def test_without_prefetch_each_flow_runs_in_its_own_test(flow_demo, run_suite, m
     assert run.not_passed() == {("api-gateway", "flows.process_payment"): "failed"}
     assert "step 'pay the order'" in findings(run)["flows.process_payment"]["message"]
     assert left_behind(running, run) == {"orders": 0, "payments": 0, "reports": 0}
+    # In its own test too, a flow that changed data names the file that let it run without --approve.
+    approval = findings(run)["flows.create_order"]["source"]["approval"]
+    assert approval.endswith("staging.yaml sets requires_approval: false")
