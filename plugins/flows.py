@@ -217,7 +217,7 @@ def _not_allowed(item: pytest.Item, name: str, environment: Any, settings: Any) 
     flow = f"flow {name}"
     if not (environment.allow_mutating_flows or settings.allow_mutating):
         return NOT_ALLOWED.format(flow=flow, environment=environment.name)
-    if environment.requires_approval and not settings.approve:
+    if allowed_by(environment, settings.approve) is None:
         return NEEDS_APPROVAL.format(flow=flow, environment=environment.name)
     return None
 
