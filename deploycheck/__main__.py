@@ -1,6 +1,6 @@
 """`python -m deploycheck`: work with the environment files without running any check.
 
-schema                                   print the JSON Schema of an environment file
+schema [--write PATH]                    print the JSON Schema of an environment file, or write it for editors
 validate [ENV ...] [--environments-dir DIR]  check files with their ${VAR}s; exit 0, or 4 with every error
 reference                                print the key reference of docs/configuration.md
 init [DIR]                               scaffold a team's repository (environments, checks, flows, CI snippets)
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from deploycheck.config import ConfigError, available_environments, load_environment
 from deploycheck.config_reference import reference
-from deploycheck.config_schema import schema_text
+from deploycheck.config_schema import SCHEMA_NAME, modeline, schema_text, write_schema
 from deploycheck.merge import merge_files
 from deploycheck.scaffold import scaffold
 from deploycheck.server import add_serve_arguments, serve_forever
@@ -29,7 +29,19 @@ USAGE_ERROR = 4  # as pytest's exit status for a bad configuration, so pipelines
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploycheck", description="deploycheck's environment files")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("schema", help="Print the JSON Schema of an environment file")
+    schema = commands.add_parser("schema", help="Print the JSON Schema of an environment file, or write it")
+    schema.add_argument(
+        "--write",
+        metavar="PATH",
+        help="Write it to PATH (a folder: PATH/environment-v1.schema.json) and print the line that points the "
+        "environment files at it",
+    )
+    schema.add_argument(
+        "--environments-dir",
+        metavar="DIR",
+        help="Where the environment files are, for that line (default: $DEPLOYCHECK_ENVIRONMENTS_DIR, else "
+        "./environments if it exists, else the schema's folder)",
+    )
     validate = commands.add_parser("validate", help="Check environment files, with their ${VAR}s, and exit 0 or 4")
     validate.add_argument("environments", nargs="*", metavar="ENV", help="Environments to check (default: all)")
     validate.add_argument(
@@ -49,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
 
     if arguments.command == "schema":
+        if arguments.write:
+            return write_schema_for_editors(arguments)
         sys.stdout.write(schema_text())
         return 0
     if arguments.command == "reference":
@@ -82,12 +96,29 @@ def validate_files(directory: Path, names: Sequence[str]) -> int:
     return USAGE_ERROR if failed else 0
 
 
+def write_schema_for_editors(arguments: argparse.Namespace) -> int:
+    """`schema --write PATH`: the schema where a team's environment files can point at it, and the line to use."""
+    try:
+        written = write_schema(Path(arguments.write))
+    except OSError as error:
+        print(f"cannot write the schema to {arguments.write}: {error.strerror or error}", file=sys.stderr)
+        return USAGE_ERROR
+    named = arguments.environments_dir or os.environ.get("DEPLOYCHECK_ENVIRONMENTS_DIR")
+    environments = Path(named) if named else Path("environments") if Path("environments").is_dir() else written.parent
+    print(f"wrote {written}")
+    print(f"start each environment file in {environments} with this line, for editors to complete and check keys:")
+    print(modeline(written, environments))
+    return 0
+
+
 def init_repository(directory: Path) -> int:
     written, kept = scaffold(directory)
     for path in written:
         print(f"wrote {path}")
     for path in kept:
-        print(f"kept {path} (it exists)")
+        stale = path.name == SCHEMA_NAME and path.read_text(encoding="utf-8", errors="replace") != schema_text()
+        refresh = f"; it is not this deploycheck's schema: python -m deploycheck schema --write {path}" if stale else ""
+        print(f"kept {path} (it exists{refresh})")
     print(f"next: cd {directory} && pytest   (checks the bundled demo of environments/local.yaml)")
     return 0
 

@@ -193,7 +193,11 @@ class ServiceSpec(Model):
 
 class _TopLevel(Model):
     environment: ServiceName = Field(description="the environment's name: must equal the file name")
-    requires_approval: Flag = Field(default=False, description="rollback and mutating flows need --approve")
+    requires_approval: Flag = Field(
+        default=True,
+        description="rollback, promotion and mutating flows need --approve; `false` (a development environment) lets "
+        "them act without it, and the verdict says so",
+    )
     allow_probe_traffic: Flag = Field(
         default=True,
         description="`false`: the suite never adds requests of its own to thin traffic (`metrics.probe_traffic`, "

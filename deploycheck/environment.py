@@ -81,7 +81,7 @@ class Environment:
     name: str
     source: Path
     services: Mapping[str, Service]
-    requires_approval: bool = False
+    requires_approval: bool = True  # safe by default: acting here needs --approve unless the file says false
     allow_probe_traffic: bool = True
     allow_mutating_flows: bool = False
     declared_flows: Mapping[str, DeclaredFlow] = field(default_factory=dict)  # `${...}` kept: substituted per step

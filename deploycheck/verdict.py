@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from deploycheck import narrowing
 from deploycheck.findings import Finding, Outcome
 
 SCHEMA_ID = "https://deploycheck.dev/schemas/verdict/v1.json"
@@ -204,6 +205,7 @@ def to_markdown(document: dict[str, Any]) -> str:
     verdict = document["verdict"]
     lines = [
         f"## deploycheck: {verdict} -> {document['action']} ({document['environment']})",
+        *(["", f"Narrowed: {narrowing.describe(document['narrowed'])}."] if document.get("narrowed") else []),
         "",
         f"Expected version: {document['expected_version'] or 'not given'}; "
         f"{document['started_at']} to {document['finished_at']} ({document['duration_s']} s).",

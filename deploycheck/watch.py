@@ -27,6 +27,7 @@ class Round:
     number: int
     at: float  # unix seconds: the time the round's figures are as of
     findings: dict[WatchKey, Finding]
+    took_s: float = 0.0  # gathering and judging (a scrape source waits its whole window)
 
 
 @dataclass
@@ -37,6 +38,7 @@ class WatchResult:
     rounds: list[Round] = field(default_factory=list)
     breaches: Counter[WatchKey] = field(default_factory=Counter)
     stopped_early: bool = False
+    back_to_back: str | None = None  # said once: a round took longer than the interval, so the next starts at once
 
     def final(self) -> dict[WatchKey, Finding]:
         """One finding per watched rule: failed past the limit, inconclusive if a round could not judge, else passed."""
@@ -62,7 +64,12 @@ class WatchResult:
             "interval_s": self.interval_s,
             "failure_limit": self.failure_limit,
             "stopped_early": self.stopped_early,
-            "rounds": [{"round": r.number, "at": r.at, "results": _results(r)} for r in self.rounds],
+            "back_to_back": self.back_to_back is not None,
+            **({"note": self.back_to_back} if self.back_to_back else {}),
+            "rounds": [
+                {"round": r.number, "at": r.at, "took_s": round(r.took_s, 2), "results": _results(r)}
+                for r in self.rounds
+            ],
         }
 
 
@@ -84,7 +91,10 @@ def watch(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> WatchResult:
-    """Rounds at started_at + k * interval_s (k >= 1) while within duration_s of started_at."""
+    """Rounds at started_at + k * interval_s (k >= 1) while within duration_s of started_at.
+
+    A round that falls behind (it took longer than the interval) is followed at once by the next, never by a
+    catch-up: the watch ends within its duration plus one round, however long a round takes."""
     result = WatchResult(duration_s, interval_s, failure_limit)
     start = clock() if started_at is None else started_at
     watched = [name for name, service in environment.services.items() if service.metrics is not None]
@@ -92,16 +102,24 @@ def watch(
     number = 0
     while True:
         number += 1
-        due = start + number * interval_s
+        now = clock()
+        due = max(start + number * interval_s, now)  # behind schedule: now, not a round per missed interval
         if due > start + duration_s:
             return result
-        sleep(max(0.0, due - clock()))
-        store = EvidenceStore(environment, replace(settings, now=clock()))
+        sleep(due - now)
+        began = clock()
+        store = EvidenceStore(environment, replace(settings, now=began))
         wanted = [(name, "traffic") for name in watched]
         wanted += [(name, "baseline_traffic") for name in watched if name not in baseline]
         store.prefetch(wanted)
         baseline.update({name: _value(store, name, "baseline_traffic") for name in watched if name not in baseline})
-        round_ = Round(number, store.settings.now, _judge(environment, watched, store, baseline))
+        findings = _judge(environment, watched, store, baseline)
+        round_ = Round(number, store.settings.now, findings, took_s=clock() - began)
+        if round_.took_s > interval_s and result.back_to_back is None:
+            result.back_to_back = (
+                f"a round takes {round_.took_s:.1f}s, longer than the interval of {interval_s:g}s: "
+                "the rounds run back to back"
+            )
         result.rounds.append(round_)
         for key, finding in round_.findings.items():
             if finding.outcome is Outcome.FAILED and finding.deciding:

@@ -77,7 +77,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             severity = "critical"
         scope = {"service": service, "check": check, "severity": severity, "sections": _sections_read(item, service)}
         item.user_properties.append((SCOPE_PROPERTY, scope))
-        why = _why_not_applicable(config, item, service)
+        why = why_not_applicable(config, item, service)
         if why is not None:
             message, source = why
             not_applicable[item] = Finding(
@@ -103,7 +103,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.workeroutput[NOT_APPLICABLE_OUTPUT] = found
 
 
-def _why_not_applicable(config: pytest.Config, item: pytest.Item, service: str | None) -> _Reason | None:
+def why_not_applicable(config: pytest.Config, item: pytest.Item, service: str | None) -> _Reason | None:
     """Why the check cannot apply to this run, known from the configuration alone."""
     run, at_time = config.stash[run_key], config.stash[settings_key].at
     probes = [PROBES[name] for name in probes_of(item)]

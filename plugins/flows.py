@@ -24,6 +24,7 @@ import certifi
 import httpx
 import pytest
 
+from deploycheck.actions.approval import allowed_by
 from deploycheck.config import FlowOptions, Service
 from deploycheck.config_variables import SECRET_KEY
 from deploycheck.flows import declared
@@ -123,6 +124,14 @@ def flow_name(item: pytest.Item) -> str | None:
     return str(explicit or getattr(item, "originalname", item.name).removeprefix("test_"))
 
 
+def runs_for_its_service(item: pytest.Item, environment: Any) -> bool:
+    """False for a flow its service does not list under `flows` (it is no check of that service at all)."""
+    if not _is_flow_test(item):
+        return True
+    name, service = flow_name(item), service_of(item)
+    return name is not None and service is not None and name in environment.services[service].flows
+
+
 def is_mutating(item: pytest.Item, environment: Any) -> bool:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and DECLARED in callspec.params:
@@ -150,7 +159,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not _is_flow_test(item):
             keep.append(item)
             continue
-        if name is None or service is None or name not in environment.services[service].flows:
+        if name is None or not runs_for_its_service(item, environment):
             dropped.append(item)  # not a flow this service runs: not part of its check at all
             continue
         if DECLARED in _params(item):
@@ -208,7 +217,7 @@ def _not_allowed(item: pytest.Item, name: str, environment: Any, settings: Any) 
     flow = f"flow {name}"
     if not (environment.allow_mutating_flows or settings.allow_mutating):
         return NOT_ALLOWED.format(flow=flow, environment=environment.name)
-    if environment.requires_approval and not settings.approve:
+    if allowed_by(environment, settings.approve) is None:
         return NEEDS_APPROVAL.format(flow=flow, environment=environment.name)
     return None
 
@@ -263,7 +272,16 @@ def _flow_context(
     if prerun_key in request.node.stash:
         yield None  # it already ran with the others, at once: its test only reports what it found
         return
-    context = FlowContext(request.config, target, flow_name(request.node) or request.node.name, run_id, log_in, verify)
+    name = flow_name(request.node) or request.node.name
+    context = FlowContext(
+        request.config,
+        target,
+        name,
+        run_id,
+        log_in,
+        verify,
+        mutating=is_mutating(request.node, request.config.stash[environment_key]),
+    )
     try:
         yield context
     finally:
@@ -320,7 +338,14 @@ class FlowContext:
     the others at once. `record` records a finding and raises for a failure (the `verify` of a check)."""
 
     def __init__(
-        self, config: pytest.Config, target: Target, name: str, run_id: str, log_in: LogIn, record: Any
+        self,
+        config: pytest.Config,
+        target: Target,
+        name: str,
+        run_id: str,
+        log_in: LogIn,
+        record: Any,
+        mutating: bool = False,
     ) -> None:
         self.config = config
         self.target = target
@@ -335,6 +360,9 @@ class FlowContext:
         )
         redact = config.stash[redactor_key]
         source = {"service": target.name, "url": _origin(self.client), "run_id": run_id}
+        if mutating:  # it may change data here: say who allowed it (--approve, or a file that needs no approval)
+            environment = config.stash[environment_key]
+            source["approval"] = allowed_by(environment, config.stash[settings_key].approve) or "not given"
         self.session = FlowSession(name, self.client, on_secret=_Locked(redact).add, source=source)
 
     def account(self) -> Account:

@@ -26,6 +26,7 @@ from deploycheck_plugins.flows import (
     _is_flow_test,
     _Locked,
     flow_name,
+    is_mutating,
     prerun_key,
     run_id_key,
 )
@@ -152,7 +153,8 @@ def _run_one(config: pytest.Config, item: pytest.Function) -> PreRun:
         name = flow_name(item) or item.name
         log_in = _log_in_of(item)
         assert log_in is not None
-        context = FlowContext(config, target, name, config.stash[run_id_key], log_in, record)
+        mutating = is_mutating(item, run.configured)
+        context = FlowContext(config, target, name, config.stash[run_id_key], log_in, record, mutating=mutating)
     except BaseException as error:
         return PreRun(findings, _ending(error, redact))
     fixtures: dict[str, Callable[[], Any]] = {

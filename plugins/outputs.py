@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from deploycheck import narrowing
 from deploycheck.files import write_atomically
 from deploycheck.reports import summary, textfile
 from deploycheck.verdict import Verdict, describe_action, table_rows
@@ -102,11 +103,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                     f"{check['message']}"
                 )
     write(
-        f"VERDICT: {document['verdict']} -> {document['action']} (exit status {document['exit_status']}); "
+        f"VERDICT: {document['verdict']} -> {document['action']}{_narrowed(document)} "
+        f"(exit status {document['exit_status']}); "
         f"verdict file: {settings.verdict_file}",
         bold=True,
         **_colour(document["verdict"]),
     )
+
+
+def _narrowed(document: dict[str, Any]) -> str:
+    note = narrowing.describe(document.get("narrowed"))
+    return f" ({note})" if note else ""
 
 
 def _not_applicable(document: dict[str, Any]) -> list[str]:

@@ -16,6 +16,7 @@ pytest_plugins = [
     "deploycheck_plugins.checks",
     "deploycheck_plugins.flows",
     "deploycheck_plugins.flows_at_once",
+    "deploycheck_plugins.narrowed",
     "deploycheck_plugins.redaction",
     "deploycheck_plugins.notify",  # before outputs: both trylast, and the one registered first runs first
     "deploycheck_plugins.outputs",

@@ -36,6 +36,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter.write_line("")  # after the progress line, which xdist may leave open
         reporter.section(f"deploycheck watch: {settings.watch_s:g}s, every {settings.interval_s:g}s", sep="-")
     started = time.time()
+    said: list[str] = []
 
     def show(round_: Round, result: WatchResult) -> None:
         if reporter is None:
@@ -45,6 +46,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter.write_line(
             f"round {round_.number} ({left:.0f}s left, {breaches} breaches, limit {result.failure_limit})"
         )
+        if result.back_to_back and not said:
+            said.append(result.back_to_back)  # once, at the round that showed it
+            reporter.write_line(result.back_to_back, yellow=True)
         for (service, check), finding in round_.findings.items():
             failed = finding.outcome is Outcome.FAILED
             reporter.write_line(

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import unavailable
+
 DRIP_INTERVAL_S = 2.0
 HUGE_BODY_BYTES = 200 * 1024 * 1024
 SOCKET_TIMEOUT_S = 10.0  # a connection the client abandons without closing still ends
@@ -352,7 +354,7 @@ class TlsServer:
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """A CA, a server certificate for 127.0.0.1 and a client certificate, made with `openssl` once per session."""
     if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make test certificates")
+        unavailable("the openssl command is needed to make test certificates", "DEPLOYCHECK_REQUIRE_OPENSSL")
     return make_certificates(tmp_path_factory.mktemp("tls"))
 
 

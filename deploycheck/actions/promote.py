@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from deploycheck.actions.approval import allowed_by
 from deploycheck.actions.plan import plan
 from deploycheck.actions.strategies import ActionFailed, act
 from deploycheck.actions.verify import verify
@@ -60,9 +61,11 @@ def _one(environment: Environment, service: Service, live_url: str, approve: boo
         return {**described, "result": "failed", "reason": f"cannot plan the switch: {switch.problem}"}
     if dry_run:
         return {**described, "result": "planned", "reason": "--dry-run: nothing changed"}
-    if environment.requires_approval and not approve:
+    approval = allowed_by(environment, approve)
+    if approval is None:
         reason = f"environment {environment.name} requires approval: rerun with --approve to promote"
         return {**described, "result": "refused", "reason": reason}
+    described["approval"] = approval
     access = access_of(environment)
     started = time.monotonic()
     deadline = time.time() + service.rollback.timeout

@@ -1,9 +1,10 @@
 """Rolling back what a FAIL verdict condemned, once, and only where it is allowed.
 
 Only a FAIL verdict acts (PASS needs nothing; INCONCLUSIVE holds for a person), only for the services whose own
-checks failed, only once per service and verdict, and in an environment with `requires_approval: true` only with
-approval. Each service's rollback is planned from the cluster first (which object, from what to what); a dry run
-stops there. Each action is one plain dict for `verdict.json`'s `actions`.
+checks failed, only once per service and verdict, and with `--approve` unless the environment's file says
+`requires_approval: false` (the record then says so under `approval`). Each service's rollback is planned from the
+cluster first (which object, from what to what); a dry run stops there. Each action is one plain dict for
+`verdict.json`'s `actions`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from deploycheck.actions.approval import allowed_by
 from deploycheck.actions.plan import Plan, plan
 from deploycheck.actions.strategies import ActionFailed, act
 from deploycheck.actions.verify import verify
@@ -70,9 +72,11 @@ def _one(environment: Environment, service: Service, approve: bool, dry_run: boo
         return {**record, "result": FAILED, "reason": f"cannot plan the rollback: {planned.problem}"}
     if dry_run:
         return {**record, "result": "planned", "reason": "--dry-run: nothing changed"}
-    if environment.requires_approval and not approve:
+    approval = allowed_by(environment, approve)
+    if approval is None:
         reason = f"environment {environment.name} requires approval: rerun with --approve to roll back"
         return {**record, "result": "refused", "reason": reason}
+    record["approval"] = approval
     started = time.monotonic()
     deadline = time.time() + service.rollback.timeout
     try:

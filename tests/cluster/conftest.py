@@ -8,6 +8,9 @@ turns the skip into a failure (for CI, where the tier must run).
 
 ``kube_namespace`` (function): a fresh namespace, ready for pods, deleted
 afterwards.
+
+``helm`` (session): the built helm binary; missing, the test is skipped or (with
+DEPLOYCHECK_REQUIRE_CLUSTER=1) failed, like the cluster itself.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ def kube_cluster(pytestconfig: pytest.Config) -> Iterator[ControlPlane]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def helm(kube_cluster: ControlPlane) -> str:
+    """The helm binary tools/k8s/build.sh built beside the control plane."""
+    if kube_cluster.helm_path is None:
+        unavailable("helm is not built (tools/k8s/build.sh)", "DEPLOYCHECK_REQUIRE_CLUSTER")
+    return kube_cluster.helm_path
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ import yaml
 from deploycheck.children import stop
 from tests.cluster.test_manifests import crds  # noqa: F401  (the fixture: the engines' CRDs applied)
 from tests.conftest import REPO, write_environment
+from tests.polling import until
+from tests.processes import unavailable
 from tools.k8s.cluster import ControlPlane
 
 TOKEN = "rollouts-test-token-91c"
@@ -43,7 +44,10 @@ def controller(kube_cluster: ControlPlane, crds: Path, tmp_path_factory: pytest.
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     if built.returncode != 0:
-        pytest.skip(f"the Argo Rollouts controller is not built: {built.stderr.strip()[-300:]}")
+        why = (
+            f"the Argo Rollouts controller is not built (scripts/build_argo_rollouts.sh): {built.stderr.strip()[-300:]}"
+        )
+        unavailable(why, "DEPLOYCHECK_REQUIRE_CLUSTER")  # CI builds it with the cluster tier
     log = tmp_path_factory.mktemp("argo-rollouts") / "controller.log"
     command = [built.stdout.strip(), f"--kubeconfig={kube_cluster.kubeconfig}", "--leader-elect=false",
                f"--metricsport={free_port()}", f"--healthzPort={free_port()}"]  # fmt: skip
@@ -118,13 +122,7 @@ def rollout(name: str, tag: str) -> str:
 
 
 def wait_for(what: str, check: Any, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(1)
-    raise AssertionError(f"{what} did not happen within {timeout:g}s")
+    return until(what, check, timeout_s=timeout, every_s=1.0)  # the controller works in seconds
 
 
 def test_the_controller_promotes_aborts_or_pauses_as_deploycheck_says(kube_cluster, kube_namespace, controller, server):

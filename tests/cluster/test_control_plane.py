@@ -144,10 +144,8 @@ def make_chart(root: Path) -> Path:
     return chart
 
 
-def test_helm_upgrade_and_rollback(kube_cluster: ControlPlane, kube_namespace: str, tmp_path: Path) -> None:
+def test_helm_upgrade_and_rollback(kube_cluster: ControlPlane, kube_namespace: str, helm: str, tmp_path: Path) -> None:
     cp, ns = kube_cluster, kube_namespace
-    if cp.helm_path is None:
-        pytest.skip("helm not built (tools/k8s/build.sh)")
     chart = make_chart(tmp_path)
     wait = ("--wait", "--timeout", ROLLOUT_TIMEOUT)
 

@@ -37,7 +37,7 @@ ROLLOUT_CHECKS = ("rollout.complete", "rollout.pods_ready", "rollout.restarts", 
 @pytest.fixture
 def orders(kube_cluster, kube_namespace, start_demo, tmp_path):
     """The `orders` Deployment rolled out from v1 to v2, its demo service following the image, and an environment
-    file for it (production: requires approval)."""
+    file for it (production, without `requires_approval`: the default, true, guards it)."""
     cp, ns = kube_cluster, kube_namespace
     deploy(cp, ns, "orders", V1)
     running = start_demo("orders")
@@ -52,9 +52,7 @@ def orders(kube_cluster, kube_namespace, start_demo, tmp_path):
             "rollback": {"strategy": "kubernetes", "timeout": "60s", **rollback},
         }
         cluster = {"kubeconfig": str(kubeconfig or cp.kubeconfig), "namespace": ns}
-        return write_environment(
-            tmp_path / "environments", "production", {"orders": service}, requires_approval=True, kubernetes=cluster
-        )
+        return write_environment(tmp_path / "environments", "production", {"orders": service}, kubernetes=cluster)
 
     yield environment
     follower.stop()
@@ -96,6 +94,7 @@ def test_a_failing_v2_is_rolled_back_to_v1_and_verified(kube_cluster, kube_names
     assert action["from"] == f"revision 2 (registry.example/orders:{V2})"
     assert action["to"] == f"revision 1 (registry.example/orders:{V1})"
     assert "health passed" in action["verified"] and "previous image deployed again" in action["verified"]
+    assert action["approval"] == "given: --approve"
     assert image_of(cp, ns, "orders") == f"registry.example/orders:{V1}"
     assert revision_of(cp, ns, "orders") == "3"  # the controller really rolled back: v1's ReplicaSet, revision 3
     assert "action: rollback: service orders" in run.stdout
@@ -115,7 +114,8 @@ def test_nothing_changes_without_rollback_without_approval_or_in_a_dry_run(
     run = run_suite(environments, "--env", "production", "--rollback")
     [refused] = run.verdict["actions"]
     assert refused["result"] == "refused", refused
-    assert "requires approval: rerun with --approve" in refused["reason"]
+    assert "requires approval: rerun with --approve" in refused["reason"]  # the file never set it: true
+    assert "result refused, reason environment production requires approval: rerun with --approve" in run.stdout
     assert run.ret == 1
 
     run = run_suite(environments, "--env", "production", "--rollback", "--dry-run")
@@ -210,16 +210,16 @@ def run_with_rollback(
         "rollback": {**rollback, "timeout": "60s"},
     }
     cluster = {"kubeconfig": str(cp.kubeconfig), "namespace": ns}
-    environments = write_environment(tmp_path / "environments", "staging", {"orders": service}, kubernetes=cluster)
+    environments = write_environment(
+        tmp_path / "environments", "staging", {"orders": service}, requires_approval=False, kubernetes=cluster
+    )
     return run_suite(environments, "--env", "staging", "--rollback")
 
 
 def test_helm_upgrade_to_a_failing_version_is_rolled_back(
-    kube_cluster, kube_namespace, start_demo, run_suite, tmp_path, monkeypatch
+    kube_cluster, kube_namespace, helm, start_demo, run_suite, tmp_path, monkeypatch
 ):
     cp, ns = kube_cluster, kube_namespace
-    if cp.helm_path is None:
-        pytest.skip("helm not built (tools/k8s/build.sh)")
     chart = make_chart(tmp_path)
     wait = ("--wait", "--timeout", "60s")
     cp.helm("install", "orders", str(chart), "-n", ns, "--set", f"image.tag={V1}", *wait)
@@ -238,6 +238,7 @@ def test_helm_upgrade_to_a_failing_version_is_rolled_back(
     [action] = run.verdict["actions"]
     assert action["result"] == "rolled back" and action["recovered"] is True, action
     assert action["from"].startswith("revision 2") and action["to"].startswith("revision 1"), action
+    assert action["approval"].endswith("staging.yaml sets requires_approval: false"), action
     history = json.loads(cp.helm("history", "orders", "-n", ns, "-o", "json").stdout)
     assert history[-1]["revision"] == 3 and "Rollback to 1" in history[-1]["description"]
     assert image_of(cp, ns, "orders") == f"registry.example/demo:{V1}"
@@ -325,7 +326,9 @@ def promotion(kube_cluster, kube_namespace, start_demo, tmp_path):
     }
     cluster = {"kubeconfig": str(cp.kubeconfig), "namespace": ns}
     yield (
-        write_environment(tmp_path / "environments", "staging", {"orders": service}, kubernetes=cluster),
+        write_environment(
+            tmp_path / "environments", "staging", {"orders": service}, requires_approval=False, kubernetes=cluster
+        ),
         modes,
         running,
     )
@@ -348,6 +351,8 @@ def test_promote_switches_only_after_the_idle_colour_passed(kube_cluster, kube_n
     assert action["result"] == "promoted", action
     assert (action["from"], action["to"]) == ("selector colour=blue", "selector colour=green")
     assert "colour=blue kept for a rollback" in action["reason"] and "health passed" in action["verified"]
+    assert action["approval"].endswith("staging.yaml sets requires_approval: false"), action  # no --approve given
+    assert "approval not required: " in run.stdout  # and the terminal says so
     assert selector_of(kube_cluster, kube_namespace)["colour"] == "green"
 
 

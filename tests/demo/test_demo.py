@@ -24,6 +24,8 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.polling import until
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 15.0
 
@@ -407,9 +409,11 @@ def window(traffic_demo: Demo, http: httpx.Client) -> Window:
     def scrape_all() -> dict[str, Samples]:
         return {name: scrape(http, url) for name, url in traffic_demo.info["services"].items()}
 
-    time.sleep(1)
+    until("every service answering its traffic (the slow one too)", lambda: all(
+        any(n == "http_requests_total" for n, _, _ in samples) for samples in scrape_all().values()
+    ))  # fmt: skip
     t0, before = time.monotonic(), scrape_all()
-    time.sleep(2)
+    time.sleep(2)  # the stretch of traffic measured, not a wait for something to happen
     return Window(before, scrape_all(), time.monotonic() - t0)
 
 
@@ -445,14 +449,24 @@ def test_traffic_leaves_probes_alone(traffic_demo: Demo, http: httpx.Client) -> 
         assert http.get(url + "/version").json()["version"] == "v2.3.1"
 
 
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(url + "/health", timeout=1)
+    except httpx.ConnectError:
+        return True
+    return False
+
+
 def test_traffic_pauses_while_down(traffic_demo: Demo, http: httpx.Client) -> None:
     shop, admin = traffic_demo.url("shop"), traffic_demo.admin
     http.post(f"{admin}/faults/shop", json={"modes": ["down"]}).raise_for_status()
-    time.sleep(0.3)
+    until("shop refusing connections", lambda: _refused(shop))
     http.post(f"{admin}/faults/shop", json={"modes": []}).raise_for_status()
     before = metric_value(scrape(http, shop), "http_requests_total", **ITEMS_OK)
-    time.sleep(1)
-    assert metric_value(scrape(http, shop), "http_requests_total", **ITEMS_OK) - before >= 10  # resumed
+    until(
+        "the traffic resumed",
+        lambda: metric_value(scrape(http, shop), "http_requests_total", **ITEMS_OK) - before >= 10,
+    )
 
 
 ITEMS_OK = {"service": "shop", "method": "GET", "route": "/v1/items", "status": "200"}
@@ -522,7 +536,7 @@ def test_shutdown_stops_the_traffic() -> None:
     # Slow, so requests are in flight when the signal comes.
     d = launch("--traffic-rps", "50", "--fault", "b=slow", "--log-level", "info", "a", "b")
     try:
-        time.sleep(1)
+        until("the traffic running", lambda: "http_requests_total{" in httpx.get(d.url("a") + "/metrics").text)
         t0 = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         assert d.proc.wait(timeout=5) == 0, d.stderr()

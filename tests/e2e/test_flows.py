@@ -28,7 +28,9 @@ def flow_demo(start_demo, tmp_path, monkeypatch):
     def start(*modes: str, flows: tuple[str, ...] = FLOWS, **top: Any):
         running = start_demo("api-gateway", faults={"api-gateway": list(modes)})
         services = {"api-gateway": {"url": running.urls["api-gateway"], "flows": list(flows)}}
-        top.setdefault("allow_mutating_flows", True)
+        # A test environment that allows what the flows do; `requires_approval=None` leaves the key out (true).
+        top = {"allow_mutating_flows": True, "requires_approval": False, **top}
+        top = {key: value for key, value in top.items() if value is not None}
         return write_environment(tmp_path / "environments", "staging", services, **top), running
 
     return start
@@ -153,16 +155,21 @@ def test_mutating_flows_run_only_where_allowed(flow_demo, run_suite):
 
     allowed = run_flows(run_suite, environments, "--allow-mutating", "-k", "create_order")
     assert allowed.outcomes() == {("api-gateway", "flows.create_order"): "passed"}, allowed.stdout
+    # It changed data without --approve: the verdict names the file that let it.
+    approval = findings(allowed)["flows.create_order"]["source"]["approval"]
+    assert approval.startswith("not required: ") and approval.endswith("staging.yaml sets requires_approval: false")
 
 
-def test_production_needs_approval_for_mutating_flows(flow_demo, run_suite):
-    environments, _ = flow_demo(flows=("create_order",), requires_approval=True)
+@pytest.mark.parametrize("requires_approval", [True, None], ids=["set", "unset: the default"])
+def test_production_needs_approval_for_mutating_flows(flow_demo, run_suite, requires_approval):
+    environments, _ = flow_demo(flows=("create_order",), requires_approval=requires_approval)
     run = run_flows(run_suite, environments)
 
     assert run.outcomes() == {("api-gateway", "flows.create_order"): "skipped"}, run.stdout
     assert "requires approval: pass --approve" in findings(run)["flows.create_order"]["message"]
     approved = run_flows(run_suite, environments, "--approve")
     assert approved.outcomes() == {("api-gateway", "flows.create_order"): "passed"}, approved.stdout
+    assert findings(approved)["flows.create_order"]["source"]["approval"] == "given: --approve"
 
 
 CRUD = {
@@ -247,3 +254,6 @@ def test_without_prefetch_each_flow_runs_in_its_own_test(flow_demo, run_suite, m
     assert run.not_passed() == {("api-gateway", "flows.process_payment"): "failed"}
     assert "step 'pay the order'" in findings(run)["flows.process_payment"]["message"]
     assert left_behind(running, run) == {"orders": 0, "payments": 0, "reports": 0}
+    # In its own test too, a flow that changed data names the file that let it run without --approve.
+    approval = findings(run)["flows.create_order"]["source"]["approval"]
+    assert approval.endswith("staging.yaml sets requires_approval: false")

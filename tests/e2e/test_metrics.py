@@ -280,14 +280,38 @@ def test_watch_stops_at_once_when_a_fault_appears_halfway(demo_with_traffic, tmp
 def test_watch_of_healthy_services_passes_with_every_round_in_the_verdict(demo_with_traffic, tmp_path):
     environments, _ = demo_with_traffic(metrics={"scrape_interval": "2s"})
     status, output, verdict, _ = watch_run(
-        environments, tmp_path, "-k", "p95 or rate", "--watch", "6s", "--interval", "2s", "-n", "2"
+        environments, tmp_path, "-k", "p95 or rate", "--watch", "6s", "--interval", "3s", "-n", "2"
     )
 
     assert status == 0, output
-    assert [round_["round"] for round_ in verdict["watch"]["rounds"]] == [1, 2, 3]
+    assert [round_["round"] for round_ in verdict["watch"]["rounds"]] == [1, 2]  # at 3 s and 6 s
     assert verdict["watch"]["stopped_early"] is False
+    assert verdict["watch"]["back_to_back"] is False  # a 2 s round fits in a 3 s interval
     watched = {f["check"] for body in verdict["services"].values() for f in body["findings"] if "watch" in f["check"]}
     assert watched == {"watch.latency.p95", "watch.errors.rate"}
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist-2"])
+def test_a_watch_whose_rounds_outlast_the_interval_ends_within_its_duration_plus_one_round(
+    demo_with_traffic, tmp_path, workers
+):
+    environments, _ = demo_with_traffic()  # each round scrapes twice, 3 s apart: longer than the 1 s interval
+    began: list[float] = []
+    status, output, verdict, _ = watch_run(
+        environments, tmp_path, "-k", "p95 or rate", "--watch", "6s", "--interval", "1s", "-n", str(workers),
+        on_watch=lambda: began.append(time.monotonic()),
+    )  # fmt: skip
+    watched_for = time.monotonic() - began[0]
+
+    assert status == 0, output
+    rounds = verdict["watch"]["rounds"]
+    longest = max(round_["took_s"] for round_ in rounds)
+    assert longest > 3  # the scrape window
+    assert watched_for < 6 + longest + 2, output  # its duration, one round, and the verdict written (was: 465 s)
+    assert [round_["round"] for round_ in rounds] == [1, 2]  # at 1 s, at once after it; a third would start past 6 s
+    assert verdict["watch"]["back_to_back"] is True
+    assert output.count("the rounds run back to back") == 1, output  # said once
+    assert "longer than the interval of 1s" in verdict["watch"]["note"]
 
 
 def test_without_any_metrics_the_suite_times_its_own_requests(start_demo, run_suite, tmp_path, workers):

@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO, write_environment
@@ -220,7 +219,7 @@ def smoke(reports: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_html_report_shows_the_verdict_and_the_evidence_in_a_browser(start_demo, tmp_path):
     browser = chromium_command()
     if allure_command() is None:
-        pytest.skip("no Allure command line (scripts/install_allure.sh installs it; .ci/run does)")
+        unavailable("no Allure command line (scripts/install_allure.sh installs it)", "DEPLOYCHECK_REQUIRE_ALLURE")
     environments = wrong_version_environment(start_demo, tmp_path / "environments")
     reports = tmp_path / "reports"
     args = ("staging", "--environments-dir", str(environments), "--expected-version", "v2.3.1", "-k", CHECKS)

@@ -14,6 +14,7 @@ import pytest
 
 from deploycheck.verdict import schema
 from tests.conftest import REPO
+from tests.processes import unavailable
 
 
 def smoke(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -104,7 +105,7 @@ ALLURE_CACHE = Path.home() / ".cache" / "deploycheck" / "allure" / "node_modules
 def test_the_real_allure_tool_reads_the_results(tmp_path):
     allure = allure_command()
     if allure is None:
-        pytest.skip("Allure command line not installed: run scripts/install_allure.sh (CI does)")
+        unavailable("Allure command line not installed: run scripts/install_allure.sh", "DEPLOYCHECK_REQUIRE_ALLURE")
     smoke(tmp_path, "local", "orders", "--expected-version", "v0.0.1")
     report = tmp_path / "allure-report"
     generated = subprocess.run(

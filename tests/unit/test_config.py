@@ -19,6 +19,9 @@ from deploycheck.config import (
 )
 from deploycheck.config_sections import Database, Prometheus, Rollback, Slo
 from deploycheck.secrets import Secret
+from tests.conftest import REPO
+
+ENVIRONMENTS = ("local", "dev", "staging", "production")
 
 
 def write(tmp_path, document):
@@ -101,6 +104,17 @@ def test_demo_services_get_their_url_when_started(tmp_path):
     assert environment.unstarted() == ["orders"]
     started = environment.with_urls({"orders": "http://127.0.0.1:1234/"})
     assert started.services["orders"].url == "http://127.0.0.1:1234" and started.unstarted() == []
+
+
+def test_acting_needs_approval_unless_the_file_says_false(tmp_path):
+    """A file that forgot the key is guarded: rollback, promotion and mutating flows need --approve."""
+    services = {"orders": {"url": "http://orders"}}
+    unset = load_environment(write(tmp_path, {"environment": "production", "services": services}), "production")
+    assert unset.requires_approval
+    opted_out = {"environment": "dev", "requires_approval": False, "services": services}
+    assert not load_environment(write(tmp_path, opted_out), "dev").requires_approval
+    shipped = {name: load_environment(REPO / "environments", name).requires_approval for name in ENVIRONMENTS}
+    assert shipped == {"local": False, "dev": False, "staging": True, "production": True}
 
 
 def test_severity_must_be_known(tmp_path):
