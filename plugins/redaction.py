@@ -2,7 +2,9 @@
 `-l`, the frames of `--full-trace`, captured output, skip reasons) is redacted with the run's secrets before any
 reporter sees it: the terminal, JUnit, xdist's transfer to the controller, the verdict.
 
-Findings are redacted once, where they are made; this covers the text pytest makes on its own."""
+Findings are redacted once, where they are made; this covers the text pytest makes on its own. The run's redactor is
+also installed as the redaction `deploycheck.text.cut` applies before it shortens any text, so that a secret cut in
+two never leaves its start behind."""
 
 from __future__ import annotations
 
@@ -12,9 +14,22 @@ from typing import Any
 
 import pytest
 
+from deploycheck import text
 from deploycheck_plugins.targets import redactor_key
 
 Redact = Callable[[str], str]
+
+
+@pytest.hookimpl(trylast=True)  # after targets' configure made the redactor
+def pytest_configure(config: pytest.Config) -> None:
+    redact = config.stash.get(redactor_key, None)
+    if redact is not None:
+        text.redact_before_cutting(redact)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(redactor_key, None) is not None:
+        text.redact_before_cutting(None)
 
 
 # trylast: the innermost wrapper, so the report is redacted before any other wrapper (Allure's) reads it.
