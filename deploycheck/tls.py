@@ -98,6 +98,18 @@ def _load(path: str, what: str, load: Callable[[], T]) -> T:
         raise TlsFileError(f"TLS: cannot use {what} {path}: {reason}") from None
 
 
+def failure(exc: BaseException) -> str | None:
+    """ "TLS: <reason>" when an SSL error caused `exc` (a client's connect error wraps it), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return f"TLS: {ssl_reason(current)}"
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def ssl_reason(exc: ssl.SSLError) -> str:
     """An SSL error in plain words: "certificate verify failed: self-signed certificate"."""
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
