@@ -239,12 +239,11 @@ class Redactor:
                     self._stale = True
 
     def add_basic(self, user: str, password: str | Secret) -> None:
-        """Mask a Basic-auth credential: the password, `user:password`, and the exact header credentials the suite
-        (or an HTTP client) sends for it."""
+        """Mask a Basic-auth credential: the password (so `user:password` shows as `user:***`), and the exact
+        header credentials the suite (or an HTTP client) sends for it, base64 of `user:password`."""
         secret = password.reveal() if isinstance(password, Secret) else password
         if secret:
             self.add(secret)
-            self.add(f"{user}:{secret}")
         elif len(user) < MIN_SECRET_LENGTH:
             return  # no password and a short user: nothing a reader could use
         with self._lock:

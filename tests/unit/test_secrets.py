@@ -219,7 +219,7 @@ def test_basic_auth_is_masked_whole_and_the_user_stays():
     redact.add_basic("smoke", "pw-Lantern-77")
     header = "Basic " + basic_credentials("smoke", "pw-Lantern-77")
     assert header == "Basic " + b64("smoke:pw-Lantern-77")
-    assert redact(f"sent [{header}] as smoke:pw-Lantern-77") == "sent [Basic ***] as ***"
+    assert redact(f"sent [{header}] as smoke:pw-Lantern-77") == "sent [Basic ***] as smoke:***"
     # A user without a password (http://TOKEN@host) is sent as Basic too.
     redact.add_basic("tok-only-user", "")
     assert redact(b64("tok-only-user:")) == "***"
