@@ -276,6 +276,7 @@ def _connect(request: PrometheusRequest) -> _Client:
     from prometheus_api_client import PrometheusConnect
     from urllib3.util.retry import Retry
 
+    tls.ssl_context(request.tls)  # a CA file it cannot use is said in the words of every other client
     session = requests.Session()
     session.trust_env = False  # as the HTTP kind: no proxy variables, no ~/.netrc credentials
     session.verify = tls.requests_verify(request.tls)
