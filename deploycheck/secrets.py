@@ -6,7 +6,8 @@ percent-encoded, JSON- or repr-escaped at any depth, inside any base64 text; `ad
 `user:password`), and whatever looks like a credential: the password of a URL or DSN, `password=` / `token=` /
 `api_key=` pairs, `Authorization:` header lines, and `"authorization": "..."` or `"token": "..."` items of a dict
 repr or JSON text. Nothing that leaves the suite carries them. A text is redacted before it is cut to size
-(`deploycheck.text.cut`), so that no start of a secret survives a cut.
+(`deploycheck.text.cut`), so that no start of a secret survives a cut; where others cut first (pytest shortens a long
+repr in its middle with "..."), `after_foreign_cut` also masks the piece of a secret left on either side of the mark.
 
 Redaction runs on every message and observed value, some of them large and hostile, so it must take time linear in
 the text: known values are found by one alternation, and every pattern below uses possessive quantifiers over
@@ -169,6 +170,82 @@ def _known_values_pattern(values: set[str], exact: set[str]) -> re.Pattern[str] 
     return re.compile("|".join(patterns[form] for form in ordered))
 
 
+# Where a text was cut by code that could not redact it first (pytest shortens a long repr in its middle, with "..."):
+# the piece of a secret left on either side of the mark is masked, from this many characters on.
+_CUT_MARK = re.compile(r"\.\.\.|…")
+MIN_FRAGMENT = MIN_SECRET_LENGTH
+ESCAPE_LEVELS = 4  # a secret in a JSON body echoed in a JSON string, shown in a repr: three; one more to spare
+
+
+class _Fragments:
+    """The starts and ends (MIN_FRAGMENT characters or more) of every literal form of the known values, found next
+    to a cut mark in time linear in the text: a mark is looked at only when a character that can end a start sits
+    before it, or one that can begin an end after it; then only the sizes a piece ending (or beginning) with the
+    MIN_FRAGMENT characters at the mark can have are tried."""
+
+    def __init__(self, literals: set[str]) -> None:
+        self.starts: dict[str, list[int]] = {}  # the last MIN_FRAGMENT characters of a start -> its sizes
+        self.ends: dict[str, list[int]] = {}  # the first MIN_FRAGMENT characters of an end -> its sizes
+        self.pieces: set[str] = set()
+        for form in literals:
+            for size in range(MIN_FRAGMENT, len(form)):
+                self.starts.setdefault(form[size - MIN_FRAGMENT : size], []).append(size)
+                self.ends.setdefault(form[-size:][:MIN_FRAGMENT], []).append(size)
+                self.pieces.update((form[:size], form[-size:]))
+        for sizes in (*self.starts.values(), *self.ends.values()):
+            sizes.sort(reverse=True)
+        last = {gram[-1] for gram in self.starts}
+        first = {gram[0] for gram in self.ends}
+        self.marks = (
+            re.compile(
+                rf"(?<=[{re.escape(''.join(sorted(last)))}])(?:\.\.\.|…)"
+                rf"|(?:\.\.\.|…)(?=[{re.escape(''.join(sorted(first)))}])"
+            )
+            if self.pieces
+            else None
+        )
+
+    def mask(self, text: str) -> str:
+        """The text with the start of a form masked just before each cut mark, and the end of one just after."""
+        if self.marks is None or ("..." not in text and "…" not in text):
+            return text
+        parts: list[str] = []
+        done = 0
+        for mark in self.marks.finditer(text):
+            start, end = mark.start(), mark.end()
+            if start < done:
+                continue
+            before = self._size(text[max(done, start - MIN_FRAGMENT) : start], self.starts, text, start, done, True)
+            after = self._size(text[end : end + MIN_FRAGMENT], self.ends, text, end, len(text), False)
+            if before or after:
+                parts += (text[done : start - before], MASK if before else "", mark[0], MASK if after else "")
+                done = end + after
+        if not parts:
+            return text
+        parts.append(text[done:])
+        return "".join(parts)
+
+    def _size(self, edge: str, sizes: dict[str, list[int]], text: str, at: int, bound: int, before: bool) -> int:
+        """The size of the longest piece that ends (before=True) or begins at `at`, within `bound`; 0 if none."""
+        for size in sizes.get(edge, ()):
+            if size <= abs(at - bound) and (text[at - size : at] if before else text[at : at + size]) in self.pieces:
+                return size
+        return 0
+
+
+def _literal_forms(values: set[str], exact: set[str]) -> set[str]:
+    """Every form as text, with the escaping levels a cut piece may show spelled out (the regex of `forms` matches
+    any depth; a piece must be compared as it is): JSON in JSON up to four deep, and the repr of each."""
+    literals = set(exact)
+    for value in values:
+        literals.update(forms(value))
+        escaped = value
+        for _ in range(ESCAPE_LEVELS):
+            literals.update({escaped, repr(escaped)[1:-1]})
+            escaped = json.dumps(escaped)[1:-1]
+    return literals
+
+
 def _redact_structure(text: str) -> str:
     """Mask the credentials that can be told by their shape alone (no known values needed). Each pattern needs a
     character (or "://") that most figures and words lack: testing for it first skips the regex scan."""
@@ -222,6 +299,7 @@ class Redactor:
         self._values: set[str] = set()
         self._exact: set[str] = set()  # texts masked as they are, in no other form
         self._pattern: re.Pattern[str] | None = None
+        self._fragments = _Fragments(set())
         self._stale = False  # values were added since the pattern was compiled
         # Redacted texts by their text: a check's evidence repeats the same URLs and queries for every service.
         self._memo: dict[str, str] = {}
@@ -254,6 +332,7 @@ class Redactor:
         with self._lock:
             if self._stale:  # compiled once for many values added in a row
                 self._pattern = _known_values_pattern(self._values, self._exact)
+                self._fragments = _Fragments(_literal_forms(self._values, self._exact))
                 self._stale = False
                 self._memo = {}  # a value added since may be in a text redacted before
             redacted = self._memo.get(text)
@@ -270,6 +349,14 @@ class Redactor:
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)
         return _redact_structure(text)
+
+    def after_foreign_cut(self, text: str) -> str:
+        """Redact a text that code outside the suite may have cut before it could be redacted (pytest shortens a
+        long repr in its middle with "..."): also the piece of a secret left on either side of a cut mark."""
+        redacted = self(text)
+        with self._lock:
+            fragments = self._fragments
+        return fragments.mask(redacted)
 
     def scrub(self, data: object) -> object:
         """Redact every string inside nested dicts and lists (for JSON output), keys included."""

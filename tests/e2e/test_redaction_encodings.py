@@ -6,8 +6,8 @@ Prometheus basic-auth password with the same characters (sent by requests as Bas
 in the answer right where the suite cuts a body to size (health and version messages, and a flow's excerpt, in JSON
 and in text). The run writes every report; then no file under the reports folder, no Allure result or attachment,
 no HTML report (its embedded data decoded), no webhook body (JSON and Slack) and no line of the terminal holds a
-secret in any form the suite encodes it in, nor the first 6 characters of any such form: no start of a secret
-survives a cut.
+secret in any form the suite encodes it in, nor the first or last 6 characters of any such form: no piece of a
+secret survives a cut, ours (redacted first) or pytest's (which cuts long values in the middle).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 import subprocess
 from urllib.parse import quote, quote_plus, unquote
 
-from tests.conftest import REPO, write_environment
+from tests.conftest import REPO, write_checks, write_environment
 from tests.e2e.test_redaction_everywhere import _path, texts_of
 from tests.e2e.test_reports import allure_command
 
@@ -59,9 +59,11 @@ BASIC = {USER: URL_PASSWORD, PROMETHEUS_USER: SECRETS["DC_PROM_PASSWORD"]}
 
 
 def needles() -> dict[str, str]:
-    """What must never show -> what it is: the first 6 characters of every form of every secret, and of the part of
-    `user:password` (plain and base64) that comes after the user (whose name is no secret)."""
-    found = {form[:PREFIX_CHARS]: form for value in [*SECRETS.values(), URL_PASSWORD] for form in encodings(value)}
+    """What must never show -> what it is: the first and the last 6 characters of every form of every secret, and
+    the first 6 of the part of `user:password` (plain and base64) that comes after the user (no secret)."""
+    every = [form for value in [*SECRETS.values(), URL_PASSWORD] for form in encodings(value)]
+    found = {form[:PREFIX_CHARS]: form for form in every}
+    found.update({form[-PREFIX_CHARS:]: form for form in every})  # what a cut in the middle keeps of the end
     for user, password in BASIC.items():
         encoded = basic(user, password)
         after_user = -(-8 * len(f"{user}:") // 6)  # the first base64 character made of the password's bits only
@@ -180,4 +182,42 @@ def test_no_form_and_no_start_of_a_secret_reaches_any_output(
         "webhooks": json.dumps([item["body"] for item in receiver.received]),
     }
     found.update({name: leaks(text) for name, text in others.items() if leaks(text)})
+    assert found == {}, sorted({form for forms in found.values() for form in forms})
+
+
+# A team's own check that asserts on an answer: pytest (not the suite) shortens the long values it shows (the
+# assertion, the locals of -l) by cutting them in the middle with "...", before any redaction can run.
+TEAM_CHECK = """
+def test_the_body_is_short(target, health):
+    body = health.value.body
+    assert body == "short"
+"""
+
+
+def test_what_pytest_cuts_in_the_middle_leaves_no_piece_of_a_secret(
+    echoing_server, run_suite, pytester, tmp_path, workers, monkeypatch
+):
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    address = echoing_server.removeprefix("http://")
+    # pytest keeps the first and last ~118 characters of a long repr: the token straddles the first cut, and the
+    # header token the second (the echoed headers, by name, end the body).
+    service = {
+        "url": f"http://{USER}:${{DC_URL_PASSWORD}}@{address}",
+        "headers": {"X-Api-Token": "${DC_HEADER_TOKEN}", "X-Zz": "z" * 62},
+        "health": {"path": "/health?pad=060&key=${DC_LONG_TOKEN}"},
+    }
+    environments = write_environment(tmp_path / "environments", "staging", {"shop": service})
+    checks = write_checks(tmp_path / "team", test_team=TEAM_CHECK)
+    run = run_suite(environments, "--env", "staging", "-l", "-rA", "--junitxml", str(tmp_path / "junit.xml"),
+                    workers=workers, checks=[checks])  # fmt: skip
+
+    assert run.ret == 1, run.stdout
+    assert "..." in run.stdout and "body = " in run.stdout  # pytest did cut the values it showed
+    outputs = {
+        "terminal": run.stdout,
+        "junit": (tmp_path / "junit.xml").read_text(),
+        "verdict.json": (pytester.path / "verdict.json").read_text(),
+    }
+    found = {name: leaks(text) for name, text in outputs.items() if leaks(text)}
     assert found == {}, sorted({form for forms in found.values() for form in forms})

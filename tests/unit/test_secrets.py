@@ -264,3 +264,23 @@ def test_many_secrets_and_forms_stay_fast_on_a_megabyte():
     started = time.perf_counter()
     redact(prose)
     assert time.perf_counter() - started < 1
+
+
+def test_a_piece_of_a_secret_left_at_someone_else_s_cut_is_masked():
+    # pytest shortens a long repr in its middle with "...": the start of a secret before the mark, or its end after.
+    redact = Redactor(["longtok-Marble-Sparrow-0921", AWKWARD]).after_foreign_cut
+    assert redact("key=longtok-Mar...row-0921 end") == "key=***...*** end"
+    assert redact("x…Sparrow-0921") == "x…***"
+    escaped = json.dumps(json.dumps(AWKWARD)[1:-1])[1:-1]
+    assert redact(repr(escaped[:9] + "..." + escaped[-12:])) == "'***...***'"
+    # Pieces shorter than 4 characters, and pieces away from a cut, stay as they are.
+    assert redact("lon... and longtok-Mar and ...") == "lon... and longtok-Mar and ..."
+
+
+@pytest.mark.parametrize("unit", ["...", "longtok-Marb...", "Sparrow...0921 ", "The service answered... ok\n"])
+def test_pieces_at_cuts_are_found_in_linear_time(unit):
+    redact = Redactor(["longtok-Marble-Sparrow-0921", AWKWARD])
+    text = unit * (MEGABYTE // len(unit))
+    started = time.perf_counter()
+    redact.after_foreign_cut(text)
+    assert time.perf_counter() - started < 2
