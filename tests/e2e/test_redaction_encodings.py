@@ -32,6 +32,7 @@ SECRETS = {
     "DC_LONG_TOKEN": "longtok-" + "Marble-Sparrow-" * 3 + "0921",
     "DC_HOOK_TOKEN": "hooktok-Amber-Falcon-19",
 }
+ALLURE = allure_command()  # found at import: pytester gives each test a HOME of its own, without the cached CLI
 PREFIX_CHARS = 6  # the rule: no 6 characters that start a secret, or a form of one, appear anywhere
 EXCERPT_CHARS = 200  # deploycheck.judge.EXCERPT_CHARS and deploycheck.flows.runner.EXCERPT_CHARS
 
@@ -164,7 +165,7 @@ def test_no_form_and_no_start_of_a_secret_reaches_any_output(
     assert [item["path"] for item in receiver.received] == ["/hook?token=" + SECRETS["DC_HOOK_TOKEN"], "/slack"]
     sent = receiver.received[0]["headers"]
     assert "Authorization" not in sent  # (a webhook has no Basic auth here: the URL's token is the credential)
-    allure = allure_command()
+    allure = ALLURE
     if allure is not None:  # the HTML report too, as `run_smoke_tests.sh --html` generates it
         generated = subprocess.run(
             [allure, "generate", "--single-file", "--clean", "-o", str(reports / "allure-report"),
@@ -172,6 +173,7 @@ def test_no_form_and_no_start_of_a_secret_reaches_any_output(
             capture_output=True, text=True, timeout=180, check=False, env={"ALLURE_NO_ANALYTICS": "true", **_path()},
         )  # fmt: skip
         assert generated.returncode == 0, generated.stdout + generated.stderr
+        assert len(texts_of(reports / "allure-report" / "index.html")) > 20  # its data, embedded
 
     scanned = {path: texts_of(path) for path in sorted(reports.rglob("*")) if path.is_file()}
     assert any(path.name.endswith("-attachment.txt") for path in scanned)  # the evidence was attached
