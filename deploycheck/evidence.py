@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from deploycheck import judge
+from deploycheck import judge, tls
 from deploycheck.config import Environment, Service
 from deploycheck.findings import Outcome
 from deploycheck.probes.base import Evidence
@@ -185,8 +185,7 @@ async def _sessions(kinds: set[str]) -> AsyncIterator[dict[str, Fetcher]]:
 
 
 def tls_options(service: Service) -> TlsOptions:
-    tls = service.tls
-    return TlsOptions(tls.ca_file, tls.cert_file, tls.key_file, tls.verify)
+    return tls.options(service.tls)
 
 
 def http_get(service: Service, path: str) -> HttpRequest:

@@ -2,8 +2,9 @@
 
 What a service answers can be huge or hostile (a 100 KB version string, an HTML error page), and it ends up in
 messages, reasons and `verdict.json`. These helpers keep it short, and take time linear in their input: every
-pattern here uses possessive quantifiers over runs that cannot overlap. Redact before cutting, so that no secret
-is cut in two and half of it kept.
+pattern here uses possessive quantifiers over runs that cannot overlap. A text is redacted before it is cut, so that
+no secret is cut in two and its start kept: `cut` applies the redaction the run installed (`redact_before_cutting`)
+to every text it shortens, wherever it is called from.
 
     cut("x" * 1000, 40)          -> 'xxxxxxxxxxxxx… (1,000 characters in all)'
     one_line("<html><head><title>502 Bad Gateway</title>...")   -> '502 Bad Gateway'
@@ -15,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 ELLIPSIS = "…"
@@ -44,12 +46,27 @@ _BLOCK_TAG = re.compile(
 _CELL_TAG = re.compile(r"(?i)</?t[dh]\b[^<>]*+>?")
 _ANY_TAG = re.compile(r"</?[a-zA-Z][^<>]*+>?")
 
+Redact = Callable[[str], str]
+# The run's redaction, applied to a text before `cut` shortens it. Set by the process's run (there is one per process:
+# pytest's configure installs it and unconfigure removes it), so that the many pure functions that cut answers need
+# not carry it; a text that is not cut is redacted where it leaves the suite, as everything is.
+_redact_before_cut: list[Redact] = []
+
+
+def redact_before_cutting(redact: Redact | None) -> None:
+    """Install the run's redaction (thread-safe: flows cut texts from many threads), or remove it (None)."""
+    _redact_before_cut[:] = [redact] if redact is not None else []
+
 
 def cut(text: str, limit: int) -> str:
     """`text` if it has at most `limit` characters; else its start, ending with `… (N characters in all)`, all
-    within `limit` characters."""
+    within `limit` characters. A text is redacted before it is cut: no start of a secret is left at the cut."""
     if limit < 0:
         raise ValueError(f"limit must be 0 or more, got {limit}")
+    if len(text) <= limit:
+        return text
+    for redact in _redact_before_cut:
+        text = redact(text)
     if len(text) <= limit:
         return text
     note = f"{ELLIPSIS} ({len(text):,} characters in all)"

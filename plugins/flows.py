@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import certifi
 import httpx
 import pytest
 
+from deploycheck import tls
 from deploycheck.actions.approval import allowed_by
 from deploycheck.config import FlowOptions, Service
 from deploycheck.config_variables import SECRET_KEY
@@ -514,21 +514,10 @@ def run_declared(spec: Any, flow: FlowSession, run_id: str, verify: Any) -> None
     verify(flow.finding())
 
 
-def _tls(service: Service) -> ssl.SSLContext | bool:
-    tls = service.tls
-    if not tls.verify:
-        return False
-    return _tls_context(tls.ca_file, tls.cert_file, tls.key_file)
-
-
-@functools.cache
-def _tls_context(ca_file: str | None, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:
-    """One context per TLS configuration: httpx would load the CA bundle again for every client (~0.2 s of CPU
-    each), which made 200 flows at once wait on the CPU, not on their services."""
-    context = ssl.create_default_context(cafile=ca_file or certifi.where())
-    if cert_file is not None:
-        context.load_cert_chain(cert_file, key_file)
-    return context
+def _tls(service: Service) -> ssl.SSLContext:
+    """The suite's one TLS rule, as the probes use it (a context built once: httpx would load the CA bundle again
+    for every client, ~0.2 s of CPU each, which made 200 flows at once wait on the CPU, not on their services)."""
+    return tls.ssl_context(tls.options(service.tls))
 
 
 def _origin(client: httpx.Client) -> str:

@@ -2,7 +2,10 @@
 `-l`, the frames of `--full-trace`, captured output, skip reasons) is redacted with the run's secrets before any
 reporter sees it: the terminal, JUnit, xdist's transfer to the controller, the verdict.
 
-Findings are redacted once, where they are made; this covers the text pytest makes on its own."""
+Findings are redacted once, where they are made; this covers the text pytest makes on its own. The run's redactor is
+also installed as the redaction `deploycheck.text.cut` applies before it shortens any text, so that a secret cut in
+two never leaves its start behind; pytest cuts long values (in the middle, with "...") before we see them, so what it
+shows of values is also rid of any piece of a secret left at such a cut."""
 
 from __future__ import annotations
 
@@ -12,34 +15,51 @@ from typing import Any
 
 import pytest
 
+from deploycheck import text
+from deploycheck.secrets import Redactor
 from deploycheck_plugins.targets import redactor_key
 
 Redact = Callable[[str], str]
+
+
+@pytest.hookimpl(trylast=True)  # after targets' configure made the redactor
+def pytest_configure(config: pytest.Config) -> None:
+    redact = config.stash.get(redactor_key, None)
+    if redact is not None:
+        text.redact_before_cutting(redact)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(redactor_key, None) is not None:
+        text.redact_before_cutting(None)
 
 
 # trylast: the innermost wrapper, so the report is redacted before any other wrapper (Allure's) reads it.
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    redact = item.config.stash.get(redactor_key, None)
-    if redact is not None:
-        redact_report(report, redact)
+    redactor = item.config.stash.get(redactor_key, None)
+    if redactor is not None:
+        redact_report(report, redactor)
         if call.excinfo is not None:
-            _redact_exception(call.excinfo.value, redact)
+            _redact_exception(call.excinfo.value, redactor.after_foreign_cut)
     return report
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
     report = yield
-    redact = collector.config.stash.get(redactor_key, None)
-    if redact is not None:
-        redact_report(report, redact)
+    redactor = collector.config.stash.get(redactor_key, None)
+    if redactor is not None:
+        redact_report(report, redactor)
     return report
 
 
-def redact_report(report: pytest.TestReport | pytest.CollectReport, redact: Redact) -> None:
-    report.sections = [(title, redact(content)) for title, content in report.sections]
+def redact_report(report: pytest.TestReport | pytest.CollectReport, redactor: Redactor) -> None:
+    """Captured output as it is; what pytest shows of values (assertions, -l locals), which it may have cut in the
+    middle, also rid of the piece of a secret left at a cut."""
+    report.sections = [(title, redactor(content)) for title, content in report.sections]
+    redact = redactor.after_foreign_cut
     longrepr = report.longrepr
     if isinstance(longrepr, str):
         report.longrepr = redact(longrepr)

@@ -17,6 +17,7 @@ import pytest
 
 from deploycheck import (
     baseline_file,
+    credentials,
     database_evidence,  # noqa: F401  (registers the database probe before its fixture is made)
     kubernetes_evidence,  # (registers the rollout probe before its fixture is made)
     metric_evidence,  # noqa: F401  (registers the metric probes before their fixtures are made)
@@ -180,8 +181,9 @@ def _gather_settings(settings: Settings, environment: Environment) -> GatherSett
 
 
 def environment_redactor(environment: Environment) -> Redactor:
-    """Masks every secret the environment's `${VAR}`s resolved to (and URL passwords)."""
-    return Redactor([secret.reveal() for secret in environment.secrets])
+    """Masks every secret the environment's `${VAR}`s resolved to, in every form, its Basic-auth credentials (and
+    URL passwords)."""
+    return credentials.environment_redactor(environment)
 
 
 def _load(settings: Settings) -> Environment:

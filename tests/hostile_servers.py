@@ -6,6 +6,8 @@ already imported without a warning). Each fixture starts its server on a
 free port, yields where to reach it, and stops it when the test ends. Every server answers any path and method:
 
     echo_server               200, JSON of the request: {"method", "path", "headers", "body"}
+    echoing_server            the whole request echoed back, as JSON or (under /text) as one line of text, at an
+                              offset (pad=N) and with a status (status=503) of the client's choosing
     dripping_body_server      status line and headers at once, then one byte of a healthy JSON body every 2 s
     dripping_headers_server   the status line, then one byte of a header every 2 s
     huge_body_server          200 MB of JSON-looking body with Content-Length, generated on the fly
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import socket
 import ssl
@@ -207,6 +210,30 @@ def echo(connection: socket.socket, stop: threading.Event) -> None:
     respond(connection, "200 OK", json.dumps(answer).encode())
 
 
+def echo_everything(connection: socket.socket, stop: threading.Event) -> None:
+    """The request line, every header and the body, after N characters (`pad=N` anywhere in the path or query) so
+    that a test can put what it sent at any offset of the answer, with the status `status=NNN` (default 200; in the
+    path too, for clients that build their own paths under a base URL). Under /text the answer is one line of text;
+    anything else gets JSON, which also holds the headers and body as one text under `version` and `error`."""
+    request = read_request(connection)
+    pad_asked, status_asked = re.search(r"pad=(\d+)", request.path), re.search(r"status=(\d{3})", request.path)
+    pad = "x" * int(pad_asked[1]) if pad_asked else ""
+    status = int(status_asked[1]) if status_asked else 200
+    line = f"{request.method} {request.path} HTTP/1.1"
+    body = request.body.decode("utf-8", errors="replace")
+    if request.path.startswith("/text"):
+        headers = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+        respond(connection, f"{status} Echo", f"{pad}{line} | {headers} | {body}".encode(), "text/plain")
+    else:
+        # Headers as [name, value] pairs, as a raw echo lists them: no "key": "value" to give a credential away. The
+        # headers (by name) and body also as one text in the fields clients quote: `version`, and `error`
+        # (Prometheus's).
+        pairs = list(request.headers.items())
+        text = f"{json.dumps(sorted(pairs))} {body}"
+        answer = {"pad": pad, "request": line, "headers": pairs, "body": body, "version": text, "error": text}
+        respond(connection, f"{status} Echo", json.dumps(answer).encode())
+
+
 def drip_body(connection: socket.socket, stop: threading.Event) -> None:
     """A healthy answer, one body byte every DRIP_INTERVAL_S: each read succeeds, the whole never ends in time."""
     read_request(connection)
@@ -282,6 +309,12 @@ def html_error(connection: socket.socket, stop: threading.Event) -> None:
 @pytest.fixture
 def echo_server() -> Iterator[str]:
     with serving(echo) as server:
+        yield server.url
+
+
+@pytest.fixture
+def echoing_server() -> Iterator[str]:
+    with serving(echo_everything) as server:
         yield server.url
 
 

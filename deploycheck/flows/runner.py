@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from deploycheck import tls
 from deploycheck.config_variables import SECRET_KEY
 from deploycheck.findings import Finding, Outcome
 from deploycheck.flows.model import IDEMPOTENT_METHODS
@@ -357,5 +358,5 @@ def _transport_error(error: httpx.HTTPError, client: httpx.Client) -> str:
         timeout = client.timeout.read
         return f"no answer within {timeout:g} s" if timeout else "timed out"
     if isinstance(error, httpx.ConnectError):
-        return "could not connect (is the service down?)"
+        return tls.failure(error) or "could not connect (is the service down?)"
     return f"{type(error).__name__}: {cut(one_line(str(error)), 200)}"

@@ -20,18 +20,17 @@
 Design: each fetch is one HTTP/1.1 exchange on its own asyncio connection (h11 for the protocol, `Connection:
 close`), with no connection pool. A probe sends one request per service and endpoint, so a pool has nothing to
 reuse, while httpx/httpcore's pool costs about 1 ms of CPU per request and is quadratic with hundreds in flight
-(issue 6: 32x a raw-socket floor at 200 services); this path stays within 2x of that floor. SSL contexts are
-built once per process and TLS options. Redirects are never followed: a redirect is evidence. Proxy variables
-(HTTP_PROXY, ...) are not used: probes go straight to the service.
+(issue 6: 32x a raw-socket floor at 200 services); this path stays within 2x of that floor. What is trusted is the
+suite's one TLS rule (`deploycheck.tls`). Redirects are never followed: a redirect is evidence. Proxy variables
+(HTTP_PROXY, ...) are not used: probes go straight to the service. A URL's `user:password@` is sent as Basic auth,
+built by `deploycheck.secrets.basic_credentials`, whose result the run's redactor masks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import codecs
 import errno
-import functools
 import json
 import math
 import os
@@ -39,16 +38,19 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
+from urllib.parse import unquote
 
-import certifi
 import h11
 import httpx
 
 from deploycheck.probes.base import Evidence
+from deploycheck.secrets import Redactor, basic_credentials
+from deploycheck.text import cut
+from deploycheck.tls import TlsFileError, TlsOptions, ssl_context, ssl_reason
 
 MAX_BODY_BYTES = 1024 * 1024  # far above any real health or version body, far below a flood
 MAX_HEAD_BYTES = 64 * 1024  # status line and headers
@@ -57,19 +59,10 @@ READ_BYTES = 64 * 1024
 MAX_ERROR_CHARS = 300
 MASK = "***"
 USER_AGENT = "deploycheck"
-T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # What is asked and what comes back
-
-
-@dataclass(frozen=True)
-class TlsOptions:
-    ca_file: str | None = None  # a CA bundle to trust (a private CA); else SSL_CERT_FILE, REQUESTS_CA_BUNDLE, certifi
-    cert_file: str | None = None  # client certificate (mTLS)
-    key_file: str | None = None  # its key, when not in cert_file
-    verify: bool = True
 
 
 @dataclass(frozen=True, repr=False)
@@ -79,7 +72,7 @@ class HttpRequest:
     timeout_s: float
     json: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    tls: TlsOptions = TlsOptions()
+    tls: TlsOptions = field(default_factory=TlsOptions)
 
     def describe(self) -> dict[str, Any]:
         """The request as evidence: header names but never their values, the URL without its password, and for
@@ -315,8 +308,7 @@ def _request_headers(request: HttpRequest, target: _Target, body: bytes) -> list
         "connection": ("Connection", "close"),
     }
     if target.credentials is not None:
-        user_password = ":".join(target.credentials).encode()
-        headers["authorization"] = ("Authorization", "Basic " + base64.b64encode(user_password).decode())
+        headers["authorization"] = ("Authorization", "Basic " + basic_credentials(*target.credentials))
     if request.json is not None:
         headers["content-type"] = ("Content-Type", "application/json")
     headers.update({name.lower(): (name, value) for name, value in request.headers.items()})
@@ -389,50 +381,10 @@ def _checked_timeout(timeout_s: float) -> float:
     return float(timeout_s)
 
 
-def ssl_context(tls: TlsOptions) -> ssl.SSLContext:
-    """The SSL context for these options, built once per process (loading a CA bundle takes tens of ms)."""
-    return _cached_context(tls, os.environ.get("SSL_CERT_FILE") or None, os.environ.get("REQUESTS_CA_BUNDLE") or None)
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_context(tls: TlsOptions, ssl_cert_file: str | None, requests_ca_bundle: str | None) -> ssl.SSLContext:
-    if tls.verify:
-        trusted = tls.ca_file or ssl_cert_file or requests_ca_bundle or certifi.where()
-        context = _load(trusted, "CA file", lambda: _verifying_context(trusted))
-    else:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if tls.cert_file:
-        cert_file = tls.cert_file
-        _load(cert_file, "client certificate", lambda: context.load_cert_chain(cert_file, tls.key_file))
-    context.set_alpn_protocols(["http/1.1"])
-    return context
-
-
-def _verifying_context(trusted: str) -> ssl.SSLContext:
-    # A directory of hashed certificates is allowed wherever a bundle is (as curl and requests allow).
-    if os.path.isdir(trusted):
-        return ssl.create_default_context(capath=trusted)
-    return ssl.create_default_context(cafile=trusted)
-
-
-def _load(path: str, what: str, load: Callable[[], T]) -> T:
-    try:
-        return load()
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, ssl.SSLError):
-            reason = _ssl_reason(exc)
-        else:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ProbeFailure(f"TLS: cannot use {what} {path}: {reason}") from None
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Errors in plain words
 
 _ERRNO_WORDS = {errno.ECONNREFUSED: "connection refused", errno.ECONNRESET: "connection reset by peer"}
-_SSL_DECORATION = re.compile(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$")
 _ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\]")
 _BYTES_LITERAL = re.compile(r"""b(['"]).*?(?<!\\)\1""")  # h11 quotes offending bytes, header values included
 
@@ -443,13 +395,13 @@ def describe_error(exc: BaseException, request: HttpRequest) -> str:
 
 
 def _plain_words(exc: BaseException, request: HttpRequest) -> str:
-    if isinstance(exc, ProbeFailure):
+    if isinstance(exc, ProbeFailure | TlsFileError):
         return str(exc)
     if isinstance(exc, h11.LocalProtocolError):
         return f"invalid request: {exc}"
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLError):
-            return f"TLS: {_ssl_reason(cause)}"
+            return f"TLS: {ssl_reason(cause)}"
         if isinstance(cause, socket.gaierror):
             return f"cannot resolve host {_host_of(request.url)}"
         if isinstance(cause, OSError):
@@ -479,13 +431,6 @@ def _common_errno(text: str) -> int | None:
     return int(numbers.pop()) if len(numbers) == 1 else None
 
 
-def _ssl_reason(exc: ssl.SSLError) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return f"certificate verify failed: {exc.verify_message}"
-    text = exc.strerror if isinstance(exc.strerror, str) and exc.strerror else str(exc)
-    return _SSL_DECORATION.sub("", text) or type(exc).__name__
-
-
 def _host_of(url: str) -> str:
     try:
         return httpx.URL(url).host
@@ -494,20 +439,19 @@ def _host_of(url: str) -> str:
 
 
 def _mask(text: str, request: HttpRequest) -> str:
+    """The request's own credentials masked in every form (header values, the URL's password and its Basic auth)."""
     text = _BYTES_LITERAL.sub(f"b'{MASK}'", text)
-    secrets = [value for value in request.headers.values() if len(value) >= 4]
+    redact = Redactor(list(request.headers.values()))
     parts = _split_password(request.url)
     if parts and parts[1]:
-        secrets.append(parts[1])
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+        redact.add(parts[1])
+        redact.add_basic(unquote(parts[0].partition("://")[2][:-1]), unquote(parts[1]))  # as sent: decoded
+    return redact(text)
 
 
 def _one_line(text: str) -> str:
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    line = " ".join(line.split())
-    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
+    return cut(" ".join(line.split()), MAX_ERROR_CHARS)
 
 
 def _lower_first(text: str) -> str:

@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,10 +36,11 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import certifi
-
+from deploycheck import tls
 from deploycheck.probes.base import Evidence
 from deploycheck.probes.http import MASK, HttpRequest, ProbeFailure, TlsOptions, describe_error, mask_url_password
+from deploycheck.secrets import Redactor
+from deploycheck.text import cut
 
 if TYPE_CHECKING:
     import requests
@@ -276,9 +276,10 @@ def _connect(request: PrometheusRequest) -> _Client:
     from prometheus_api_client import PrometheusConnect
     from urllib3.util.retry import Retry
 
+    tls.ssl_context(request.tls)  # a CA file it cannot use is said in the words of every other client
     session = requests.Session()
     session.trust_env = False  # as the HTTP kind: no proxy variables, no ~/.netrc credentials
-    session.verify = _verify(request.tls)
+    session.verify = tls.requests_verify(request.tls)
     if request.tls.cert_file:
         session.cert = (request.tls.cert_file, request.tls.key_file) if request.tls.key_file else request.tls.cert_file
     if not request.tls.verify:
@@ -296,13 +297,6 @@ def _connect(request: PrometheusRequest) -> _Client:
         timeout=request.timeout_s,
     )
     return _Client(connect, session)
-
-
-def _verify(tls: TlsOptions) -> bool | str:
-    """requests' `verify`: the same trust as the HTTP kind (ca_file, SSL_CERT_FILE, REQUESTS_CA_BUNDLE, certifi)."""
-    if not tls.verify:
-        return False
-    return tls.ca_file or os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
 
 
 def _quiet_insecure_warning() -> None:
@@ -447,7 +441,7 @@ def _answered(answer: _Answered, request: PrometheusRequest) -> str:
     if isinstance(body, dict) and body.get("error"):
         return f"answered {status}: {body.get('errorType') or 'error'}: {body['error']}"
     first_line = next((line.strip() for line in answer.body.splitlines() if line.strip()), "")
-    return f"answered {status}: {first_line[:200]}" if first_line else f"answered {status}"
+    return f"answered {status}: {cut(first_line, 200)}" if first_line else f"answered {status}"
 
 
 def _credentials_hint(request: PrometheusRequest) -> str:
@@ -459,16 +453,12 @@ def _credentials_hint(request: PrometheusRequest) -> str:
 
 
 def _mask(text: str, request: PrometheusRequest) -> str:
-    secrets = [value for value in request.headers.values() if len(value) >= 4]
-    if request.token:
-        secrets.append(request.token)
-    if request.basic is not None and request.basic[1]:
-        secrets.append(request.basic[1])
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+    """The request's own credentials masked in every form (header values, the token, basic auth as sent)."""
+    redact = Redactor([*request.headers.values(), *([request.token] if request.token else [])])
+    if request.basic is not None:
+        redact.add_basic(*request.basic)
+    return redact(text)
 
 
 def _one_line(text: str) -> str:
-    line = " ".join(next((line for line in text.splitlines() if line.strip()), "").split())
-    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
+    return cut(" ".join(next((line for line in text.splitlines() if line.strip()), "").split()), MAX_ERROR_CHARS)

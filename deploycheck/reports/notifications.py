@@ -1,7 +1,8 @@
 """Telling the team: the verdict as a webhook body, Slack-compatible or plain JSON, and sending it.
 
 Each webhook is one POST through the project's HTTP probe, whose timeout bounds the whole request (connect, TLS,
-sending, answer), so a webhook that hangs costs at most its timeout. Whatever happens is returned as a record for
+sending, answer), so a webhook that hangs costs at most its timeout, and which trusts by the suite's one TLS rule
+(`deploycheck.tls`: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, certifi). Whatever happens is returned as a record for
 the verdict document: a webhook that fails never changes the verdict, it is reported.
 """
 

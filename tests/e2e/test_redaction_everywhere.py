@@ -32,6 +32,7 @@ SECRETS = {
     "DC_HOOK_TOKEN": "hooktok-Amber-Falcon-19",
     "DC_HOOK_BEARER": "hookbearer-Copper-Tide-63",
 }
+ALLURE = allure_command()  # found at import: pytester gives each test a HOME of its own, without the cached CLI
 # What must never show: every value, and the password inside the DSN on its own.
 FORBIDDEN = [*SECRETS.values(), "dsnpw-Hidden-Meadow-77"]
 
@@ -121,7 +122,7 @@ def test_no_secret_reaches_any_report(leaky_service, receiver, run_suite, tmp_pa
     outcomes = run.outcomes()
     assert (outcomes[("shop", "health.liveness")], outcomes[("shop", "version.matches_expected")]) == ("failed",) * 2
     assert receiver.received[0]["headers"]["Authorization"] == f"Bearer {SECRETS['DC_HOOK_BEARER']}"
-    allure = allure_command()
+    allure = ALLURE
     if allure is not None:  # the HTML report too, as `run_smoke_tests.sh --html` generates it
         generated = subprocess.run(
             [allure, "generate", "--single-file", "--clean", "-o", str(reports / "allure-report"),

@@ -1,10 +1,17 @@
+import base64
+import json
 import random
+import re
 import time
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
+import yaml
 
-from deploycheck.secrets import Redactor, Secret
+from deploycheck import text
+from deploycheck.config import load_environment
+from deploycheck.credentials import environment_redactor
+from deploycheck.secrets import Redactor, Secret, basic_credentials
 
 
 def test_secret_never_prints():
@@ -163,3 +170,117 @@ def test_a_megabyte_is_redacted_in_well_under_a_second(text):
     redacted = redact(text)
     assert time.perf_counter() - started < 1
     assert "tok-abcdef" not in redacted and "pw@" not in redacted
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every form the suite encodes a secret in (issue 20)
+
+AWKWARD = 'pa"ss\\wo%rd+/x9-Lantern'  # a quote, a backslash, and what URL encodings change
+
+
+def b64(data: str) -> str:
+    return base64.b64encode(data.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        AWKWARD,
+        quote(AWKWARD, safe=""),
+        quote(AWKWARD),
+        quote_plus(AWKWARD),
+        re.sub("%..", lambda escape: escape[0].lower(), quote(AWKWARD, safe="")),  # hex digits in either case
+        json.dumps(AWKWARD)[1:-1],
+        json.dumps(json.dumps(AWKWARD))[1:-1],  # a JSON body quoted in a JSON string
+        json.dumps(json.dumps(json.dumps(AWKWARD)))[1:-1],
+        repr(AWKWARD)[1:-1],
+        json.dumps(AWKWARD + "é")[1:-1],  # \u escapes
+    ],
+)
+def test_a_secret_is_masked_in_every_encoding_the_suite_uses(shown):
+    redacted = Redactor([AWKWARD, AWKWARD + "é"])(f"before {shown} after")
+    assert redacted.startswith("before ") and redacted.endswith(" after")
+    assert "Lantern" not in redacted and "pa" not in redacted.removeprefix("before ")
+
+
+@pytest.mark.parametrize("prefix", ["", "u:", "ab:", "Bearer ", "user:", "x"])
+def test_a_secret_is_masked_inside_base64_text_at_any_alignment(prefix):
+    encoded = b64(prefix + AWKWARD + " and more")
+    left, right = Redactor([AWKWARD])(encoded).split("***")
+    # Every character made of the secret's bits only is masked: what is left at either end touches at most one
+    # character that mixes a few of its bits with the text around it.
+    secret_starts, secret_ends = len(prefix.encode()) * 8, (len(prefix) + len(AWKWARD.encode())) * 8
+    assert encoded.startswith(left) and len(left) <= -(-secret_starts // 6)
+    assert encoded.endswith(right) and len(right) <= len(encoded) - secret_ends // 6
+
+
+def test_basic_auth_is_masked_whole_and_the_user_stays():
+    redact = Redactor()
+    redact.add_basic("smoke", "pw-Lantern-77")
+    header = "Basic " + basic_credentials("smoke", "pw-Lantern-77")
+    assert header == "Basic " + b64("smoke:pw-Lantern-77")
+    assert redact(f"sent [{header}] as smoke:pw-Lantern-77") == "sent [Basic ***] as smoke:***"
+    # A user without a password (http://TOKEN@host) is sent as Basic too.
+    redact.add_basic("tok-only-user", "")
+    assert redact(b64("tok-only-user:")) == "***"
+
+
+def test_a_url_password_is_also_masked_as_sent_decoded():
+    redact = Redactor(["urlpw%2FLantern%2B55"])
+    assert redact("urlpw/Lantern+55 and urlpw%2FLantern%2B55") == "*** and ***"
+
+
+def test_the_run_s_credentials_come_from_urls_and_username_password_sections(tmp_path):
+    document = {
+        "environment": "staging",
+        "prometheus": {"url": "http://prom:9090", "username": "ops", "password": "${PROM_PASSWORD}"},
+        "notifications": {"webhooks": [{"url": "https://hook:hookpw-Falcon@hooks.example.com/x"}]},
+        "services": {"api": {"url": "http://smoke:${URL_PASSWORD}@api.example.com"}},
+    }
+    (tmp_path / "staging.yaml").write_text(yaml.safe_dump(document))
+    environ = {"PROM_PASSWORD": 'prom"Pa\\ss', "URL_PASSWORD": "urlpw%2FLantern"}
+    redact = environment_redactor(load_environment(tmp_path, "staging", environ=environ))
+    sent = [b64('ops:prom"Pa\\ss'), b64("smoke:urlpw/Lantern"), b64("hook:hookpw-Falcon")]
+    assert redact(" ".join(sent)) == "*** *** ***"
+
+
+def test_a_text_is_redacted_before_it_is_cut():
+    secret = "long-secret-Marble-Sparrow-Marble-0921"
+    body = "x" * 150 + secret + "y" * 100
+    assert secret[:10] in text.cut(body, 200)  # cut alone keeps the start of what it does not know
+    redact = Redactor([secret])
+    text.redact_before_cutting(redact)
+    try:
+        cut = text.cut(body, 200)
+    finally:
+        text.redact_before_cutting(None)
+    assert cut.startswith("x" * 150 + "***yyy") and "long-s" not in cut and len(cut) <= 200
+    assert text.cut("short", 200) == "short"  # a text that is not cut is redacted where it leaves the suite
+
+
+def test_many_secrets_and_forms_stay_fast_on_a_megabyte():
+    redact = Redactor([f"secret-{index}-{AWKWARD}" for index in range(20)])
+    prose = "The service answered 200 in 35 ms; version 1.4.2 (build 2024-05-01).\n" * 15_000
+    started = time.perf_counter()
+    redact(prose)
+    assert time.perf_counter() - started < 1
+
+
+def test_a_piece_of_a_secret_left_at_someone_else_s_cut_is_masked():
+    # pytest shortens a long repr in its middle with "...": the start of a secret before the mark, or its end after.
+    redact = Redactor(["longtok-Marble-Sparrow-0921", AWKWARD]).after_foreign_cut
+    assert redact("key=longtok-Mar...row-0921 end") == "key=***...*** end"
+    assert redact("x…Sparrow-0921") == "x…***"
+    escaped = json.dumps(json.dumps(AWKWARD)[1:-1])[1:-1]
+    assert redact(repr(escaped[:9] + "..." + escaped[-12:])) == "'***...***'"
+    # Pieces shorter than 4 characters, and pieces away from a cut, stay as they are.
+    assert redact("lon... and longtok-Mar and ...") == "lon... and longtok-Mar and ..."
+
+
+@pytest.mark.parametrize("unit", ["...", "longtok-Marb...", "Sparrow...0921 ", "The service answered... ok\n"])
+def test_pieces_at_cuts_are_found_in_linear_time(unit):
+    redact = Redactor(["longtok-Marble-Sparrow-0921", AWKWARD])
+    text = unit * (MEGABYTE // len(unit))
+    started = time.perf_counter()
+    redact.after_foreign_cut(text)
+    assert time.perf_counter() - started < 2
