@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from deploycheck.probes.base import Evidence
+from deploycheck.text import cut
 
 REVISION = "deployment.kubernetes.io/revision"
 POOL_THREADS = 16  # blocking calls in flight at once (and the client's connection pool)
@@ -417,7 +418,7 @@ def _where(access: ClusterAccess) -> str:
 
 def _first_line(error: object) -> str:
     text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
+    return cut(text.splitlines()[0], 300) if text else type(error).__name__  # redacted before it is cut
 
 
 def _ms(started: float) -> float:
