@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from shutil import which
 from typing import NoReturn
 
 import pytest
@@ -18,6 +19,17 @@ def unavailable(reason: str, required_by: str) -> NoReturn:
     if os.environ.get(required_by, "") not in ("", "0"):
         pytest.fail(f"{required_by} is set but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def _allure_command() -> str | None:
+    """The real Allure command line: $DEPLOYCHECK_ALLURE, the copy scripts/install_allure.sh installs, or PATH."""
+    cache = Path(os.environ.get("DEPLOYCHECK_CACHE", Path.home() / ".cache/deploycheck"))
+    candidates = [os.environ.get("DEPLOYCHECK_ALLURE"), str(cache / "allure/node_modules/.bin/allure"), which("allure")]
+    return next((path for path in candidates if path and os.access(path, os.X_OK)), None)
+
+
+# Found once, at import: pytester gives each test a HOME of its own, where the cached command line is not.
+ALLURE = _allure_command()
 
 
 def log_tail(log: Path, lines: int = 15) -> str:

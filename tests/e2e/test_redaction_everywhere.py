@@ -19,7 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import write_environment
-from tests.e2e.test_reports import allure_command
+from tests.processes import ALLURE, unavailable
 
 pytest_plugins = ["tests.webhook_receiver"]
 
@@ -32,7 +32,6 @@ SECRETS = {
     "DC_HOOK_TOKEN": "hooktok-Amber-Falcon-19",
     "DC_HOOK_BEARER": "hookbearer-Copper-Tide-63",
 }
-ALLURE = allure_command()  # found at import: pytester gives each test a HOME of its own, without the cached CLI
 # What must never show: every value, and the password inside the DSN on its own.
 FORBIDDEN = [*SECRETS.values(), "dsnpw-Hidden-Meadow-77"]
 
@@ -122,15 +121,7 @@ def test_no_secret_reaches_any_report(leaky_service, receiver, run_suite, tmp_pa
     outcomes = run.outcomes()
     assert (outcomes[("shop", "health.liveness")], outcomes[("shop", "version.matches_expected")]) == ("failed",) * 2
     assert receiver.received[0]["headers"]["Authorization"] == f"Bearer {SECRETS['DC_HOOK_BEARER']}"
-    allure = ALLURE
-    if allure is not None:  # the HTML report too, as `run_smoke_tests.sh --html` generates it
-        generated = subprocess.run(
-            [allure, "generate", "--single-file", "--clean", "-o", str(reports / "allure-report"),
-             str(reports / "allure-results")],
-            capture_output=True, text=True, timeout=180, check=False, env={"ALLURE_NO_ANALYTICS": "true", **_path()},
-        )  # fmt: skip
-        assert generated.returncode == 0, generated.stdout + generated.stderr
-        assert len(texts_of(reports / "allure-report" / "index.html")) > 20  # its data, embedded
+    generate_html_report(reports)
 
     scanned = {path: texts_of(path) for path in sorted(reports.rglob("*")) if path.is_file()}
     assert len([p for p in scanned if p.name.endswith("-attachment.txt")]) >= 4  # the evidence was attached
@@ -148,3 +139,16 @@ def _path() -> dict[str, str]:
     import os
 
     return {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "JAVA_HOME")}
+
+
+def generate_html_report(reports: Path) -> None:
+    """The HTML report, as `run_smoke_tests.sh --html` generates it with the real Allure command line."""
+    if ALLURE is None:
+        unavailable("no Allure command line (scripts/install_allure.sh installs it)", "DEPLOYCHECK_REQUIRE_ALLURE")
+    generated = subprocess.run(
+        [ALLURE, "generate", "--single-file", "--clean", "-o", str(reports / "allure-report"),
+         str(reports / "allure-results")],
+        capture_output=True, text=True, timeout=180, check=False, env={"ALLURE_NO_ANALYTICS": "true", **_path()},
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert len(texts_of(reports / "allure-report" / "index.html")) > 20  # its data, embedded

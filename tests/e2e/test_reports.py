@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO, write_environment
-from tests.processes import unavailable
+from tests.processes import ALLURE, unavailable
 
 pytest_plugins = ["tests.webhook_receiver"]
 
@@ -175,11 +175,6 @@ def test_a_pass_is_sent_only_where_asked(start_demo, run_suite, receiver, tmp_pa
 # The HTML report: the real Allure command line, shown in a real browser
 
 
-def allure_command() -> str | None:
-    cached = Path(os.environ.get("DEPLOYCHECK_CACHE", Path.home() / ".cache/deploycheck")) / "allure/node_modules/.bin"
-    return os.environ.get("ALLURE") or shutil.which("allure") or shutil.which("allure", path=str(cached))
-
-
 def chromium_command() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
@@ -218,7 +213,7 @@ def smoke(reports: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_html_report_shows_the_verdict_and_the_evidence_in_a_browser(start_demo, tmp_path):
     browser = chromium_command()
-    if allure_command() is None:
+    if ALLURE is None:
         unavailable("no Allure command line (scripts/install_allure.sh installs it)", "DEPLOYCHECK_REQUIRE_ALLURE")
     environments = wrong_version_environment(start_demo, tmp_path / "environments")
     reports = tmp_path / "reports"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from deploycheck.verdict import schema
 from tests.conftest import REPO
-from tests.processes import unavailable
+from tests.processes import ALLURE, unavailable
 
 
 def smoke(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -93,17 +91,8 @@ def test_help_describes_the_usage(tmp_path):
     assert "./run_smoke_tests.sh ENV [SERVICE...] [OPTIONS...] [-- PYTEST_ARGS...]" in result.stdout
 
 
-def allure_command() -> str | None:
-    """The real Allure command line: $DEPLOYCHECK_ALLURE, the copy scripts/install_allure.sh installs, or PATH."""
-    candidates = [os.environ.get("DEPLOYCHECK_ALLURE"), str(ALLURE_CACHE), shutil.which("allure")]
-    return next((path for path in candidates if path and os.access(path, os.X_OK)), None)
-
-
-ALLURE_CACHE = Path.home() / ".cache" / "deploycheck" / "allure" / "node_modules" / ".bin" / "allure"
-
-
 def test_the_real_allure_tool_reads_the_results(tmp_path):
-    allure = allure_command()
+    allure = ALLURE
     if allure is None:
         unavailable("Allure command line not installed: run scripts/install_allure.sh", "DEPLOYCHECK_REQUIRE_ALLURE")
     smoke(tmp_path, "local", "orders", "--expected-version", "v0.0.1")
