@@ -28,7 +28,7 @@ from deploycheck.config import FlowOptions, Service
 from deploycheck.config_variables import SECRET_KEY
 from deploycheck.flows import declared
 from deploycheck.flows.runner import CannotStart, FlowSession, StepFailed
-from deploycheck_plugins.checks import scope_of
+from deploycheck_plugins.checks import flow_check_key, scope_of
 from deploycheck_plugins.targets import (
     Target,
     environment_key,
@@ -153,8 +153,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if name is None or service is None or name not in environment.services[service].flows:
             dropped.append(item)  # not a flow this service runs: not part of its check at all
             continue
-        if DECLARED in _params(item):
-            item.originalname = f"test_{name}"  # type: ignore[attr-defined]  # its check id: flows.<name>
+        item.stash[flow_check_key] = name  # its check id: flows.<name>, wherever the flow is written
         reason = _not_allowed(item, name, environment, settings)
         if reason:
             item.add_marker(pytest.mark.skip(reason=f"{environment.name}/{service}: {reason}"))

@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.conftest import REPO, write_environment
+from tests.conftest import REPO, write_checks, write_environment
 
 FLOWS = ("login", "create_order", "process_payment", "generate_report")
 CHECKS = tuple(f"flows.{flow}" for flow in FLOWS)
@@ -247,3 +248,32 @@ def test_without_prefetch_each_flow_runs_in_its_own_test(flow_demo, run_suite, m
     assert run.not_passed() == {("api-gateway", "flows.process_payment"): "failed"}
     assert "step 'pay the order'" in findings(run)["flows.process_payment"]["message"]
     assert left_behind(running, run) == {"orders": 0, "payments": 0, "reports": 0}
+
+
+TEAM_FLOWS = """import pytest
+
+
+@pytest.mark.flow(name="checkout")
+def test_buy_something(step, flow_client):
+    step("list the items", "GET", "/v1/items", client=flow_client, expect=201)
+
+
+@pytest.mark.flow
+def test_browse(step, flow_client):
+    step("list the items", "GET", "/v1/items", client=flow_client)
+"""
+
+
+def test_a_teams_own_flow_is_flows_name_wherever_it_lives(flow_demo, run_suite, tmp_path, workers):
+    # The flow's own name, not its file's: `severity: {flows.checkout: warning}` applies to it.
+    environments, _ = flow_demo(flows=("checkout", "browse"))
+    document = yaml.safe_load((environments / "staging.yaml").read_text())
+    document["services"]["api-gateway"]["severity"] = {"flows.checkout": "warning"}
+    (environments / "staging.yaml").write_text(yaml.safe_dump(document))
+    checks = write_checks(tmp_path / "team", test_checkout=TEAM_FLOWS)
+    run = run_suite(environments, "--env", "staging", workers=workers, checks=[checks])
+
+    assert run.outcomes() == {("api-gateway", "flows.checkout"): "failed", ("api-gateway", "flows.browse"): "passed"}
+    assert findings(run)["flows.checkout"]["severity"] == "warning"
+    assert run.ret == 0, run.stdout  # the failing flow is advisory here, as configured
+    assert not [item for item in run.verdict["not_judged"] if item["section"].startswith("severity.")]
