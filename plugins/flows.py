@@ -16,7 +16,7 @@ import os
 import ssl
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ import certifi
 import httpx
 import pytest
 
-from deploycheck.config import FlowOptions, Service
+from deploycheck.config import ConfigError, FlowOptions, Service, check_flow_names
 from deploycheck.config_variables import SECRET_KEY
 from deploycheck.flows import declared
 from deploycheck.flows.runner import CannotStart, FlowSession, StepFailed
@@ -56,10 +56,6 @@ NOT_ALLOWED = (
     "pass --allow-mutating to run it"
 )
 NEEDS_APPROVAL = "{flow} changes data and {environment} requires approval: pass --approve (with --allow-mutating)"
-UNKNOWN_FLOW = (
-    "{source}: services.{service}.flows: no flow {flow!r}: neither declared under `declared_flows` nor written in "
-    "Python as a @pytest.mark.flow test (known: {known}); add it, or take it off the list"
-)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -139,7 +135,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     flow_items = [(item, flow_name(item)) for item in items if _is_flow_test(item)]
     if not flow_items:
         return  # no flow in this run (`pytest checks/`): nothing to select
-    python_flows = {name for item, name in flow_items if name is not None and DECLARED not in _params(item)}
+    python_flows = {
+        name: item.nodeid for item, name in flow_items if name is not None and DECLARED not in _params(item)
+    }
     _check_names(environment, python_flows)
     settings = config.stash[settings_key]
     keep: list[pytest.Item] = []
@@ -172,33 +170,12 @@ def _params(item: pytest.Item) -> dict[str, Any]:
     return dict(callspec.params) if callspec is not None else {}
 
 
-def _check_names(environment: Any, python_flows: set[str]) -> None:
-    both = sorted(python_flows & set(environment.declared_flows))
-    if both:
-        raise pytest.UsageError(
-            f"{environment.source}: declared_flows.{both[0]}: a Python flow of the same name exists "
-            "(@pytest.mark.flow): rename one of them"
-        )
-    known = python_flows | set(environment.declared_flows)
-    for service_name, service in environment.services.items():
-        for flow in service.flows:
-            if flow not in known:
-                raise pytest.UsageError(
-                    UNKNOWN_FLOW.format(
-                        source=environment.source,
-                        service=service_name,
-                        flow=flow,
-                        known=", ".join(sorted(known)) or "none",
-                    )
-                )
-    for name, spec in environment.declared_flows.items():
-        unset = sorted(variable for variable in declared.environment_names(spec) if variable not in os.environ)
-        used = any(name in service.flows for service in environment.services.values())
-        if unset and used:
-            raise pytest.UsageError(
-                f"{environment.source}: declared_flows.{name}: ${{{unset[0]}}} is not set (nor saved by a step): "
-                f"export {unset[0]}=... before running"
-            )
+def _check_names(environment: Any, python_flows: Mapping[str, str]) -> None:
+    """Declared flows named like Python flows, listed flows nothing defines: one usage error with all of them."""
+    try:
+        check_flow_names(environment, python_flows)
+    except ConfigError as error:
+        raise pytest.UsageError(f"bad configuration for --env {environment.name}: {error}") from None
 
 
 def _not_allowed(item: pytest.Item, name: str, environment: Any, settings: Any) -> str | None:

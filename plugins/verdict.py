@@ -28,7 +28,7 @@ from deploycheck_plugins.checks import (
     property_of,
     scope_of,
 )
-from deploycheck_plugins.outputs import write_error_key
+from deploycheck_plugins.outputs import usage_error_key, write_error_key
 from deploycheck_plugins.targets import environment_key, is_running, redactor_key, settings_key
 
 collector_key = pytest.StashKey["VerdictCollector"]()
@@ -141,6 +141,8 @@ class VerdictCollector:
         stopped = None
         if exitstatus in _PYTEST_OWN:
             stopped = (int(exitstatus), f"the run stopped before its end ({pytest.ExitCode(exitstatus).name})")
+            if usage_error_key in self.config.stash:
+                stopped = (stopped[0], f"{stopped[1]}: {self.config.stash[usage_error_key]}")
         report = RunReport(
             environment=self.environment.name,
             expected_version=self.settings.expected_version,
