@@ -28,6 +28,7 @@ from deploycheck.config import ConfigError, FlowOptions, Service, check_flow_nam
 from deploycheck.config_variables import SECRET_KEY
 from deploycheck.flows import declared
 from deploycheck.flows.runner import CannotStart, FlowSession, StepFailed
+from deploycheck_plugins.cancellation import cancellation_of
 from deploycheck_plugins.checks import flow_check_key, scope_of
 from deploycheck_plugins.targets import (
     Target,
@@ -239,7 +240,8 @@ def _flow_context(
     if prerun_key in request.node.stash:
         yield None  # it already ran with the others, at once: its test only reports what it found
         return
-    context = FlowContext(request.config, target, flow_name(request.node) or request.node.name, run_id, log_in, verify)
+    name = flow_name(request.node) or request.node.name
+    context = FlowContext(request.config, target, name, run_id, log_in, verify, request.node)
     try:
         yield context
     finally:
@@ -296,7 +298,14 @@ class FlowContext:
     the others at once. `record` records a finding and raises for a failure (the `verify` of a check)."""
 
     def __init__(
-        self, config: pytest.Config, target: Target, name: str, run_id: str, log_in: LogIn, record: Any
+        self,
+        config: pytest.Config,
+        target: Target,
+        name: str,
+        run_id: str,
+        log_in: LogIn,
+        record: Any,
+        item: pytest.Item,
     ) -> None:
         self.config = config
         self.target = target
@@ -309,9 +318,16 @@ class FlowContext:
         self.client = httpx.Client(
             base_url=service.url, timeout=timeout, verify=_tls(service), headers=dict(service.headers)
         )
-        redact = config.stash[redactor_key]
+        self.redact = _Locked(config.stash[redactor_key])
         source = {"service": target.name, "url": _origin(self.client), "run_id": run_id}
-        self.session = FlowSession(name, self.client, on_secret=_Locked(redact).add, source=source)
+        self.cancellation = cancellation_of(config)
+        cancelled = self.cancellation.reason if self.cancellation else lambda: None
+        self.session = FlowSession(name, self.client, on_secret=self.redact.add, source=source, cancelled=cancelled)
+        self.ledger_key = item.nodeid
+        check = scope_of(item).get("check") or f"flows.{name}"
+        self.ledger_entry = {"service": target.name, "flow": name, "test": item.nodeid, "check": check}
+        if self.cancellation is not None:
+            self.cancellation.started(self.ledger_key, self.ledger_entry)
 
     def account(self) -> Account:
         params = dict(self.options.params)
@@ -366,13 +382,34 @@ class FlowContext:
 
     def finish(self) -> None:
         """Run the cleanups (however the flow ended) and record how it went: passed with every step, or failed for
-        what its cleanup left (a failed step was recorded when it failed, after its cleanups)."""
+        what its cleanup left (a failed step was recorded when it failed, after its cleanups). In a cancelled run,
+        the ledger has it (its test reports nothing any more)."""
         try:
             self.session.run_cleanups()
         finally:
             self.client.close()
-        if self.session.failure is None:  # a failed flow recorded its finding, cleanups included, when it failed
+            self._enter_in_ledger()
+        why = self.cancellation.reason() if self.cancellation else None
+        if self.session.failure is None and why is None:  # a failed flow recorded its finding when it failed
             self.record(self.session.finding())
+
+    def _enter_in_ledger(self) -> None:
+        """What the flow did, for a cancelled run's verdict: where it stopped, its cleanups, what it left."""
+        if self.cancellation is None:
+            return
+        why = self.cancellation.reason()
+        if why is not None:
+            self.session.mark_interrupted(why)
+        cleanups = [record for record in self.session.records if record.phase == "cleanup"]
+        entry = {
+            **self.ledger_entry,
+            "interrupted": self.session.interrupted is not None,
+            "stopped_at": self.session.interrupted,
+            "cleanups": [self.redact.scrub_document(record.to_dict()) for record in cleanups],
+            "left_behind": [self.redact(left) for left in self.session.left],
+            "finding": self.redact.scrub_document(self.session.finding().to_dict()),
+        }
+        self.cancellation.finished(self.ledger_key, entry)
 
     def _recorded(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`action`'s result; if it fails the flow, the flow's finding is recorded (and raised) in its stead."""

@@ -44,6 +44,7 @@ KNOWN_FIXTURES = frozenset(
     | {"declared_flow", "verify"}
 )
 MAX_CONCURRENT_FLOWS = 64  # threads: a flow mostly waits on its service
+CUT_SHORT = "the flows of this run began in another worker, which was stopped before they ended (see `cancelled`)"
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     items = [item for item in session.items if isinstance(item, pytest.Function) and _runs_at_once(item)]
     if not items:
         return
-    results = _once_per_run(config, lambda: _run_all(config, items))
+    results = _once_per_run(config, items, lambda: _run_all(config, items))
     for item in items:
         if item.nodeid in results:
             item.stash[prerun_key] = results[item.nodeid]
@@ -111,7 +112,9 @@ def _log_in_of(item: pytest.Function) -> LogIn | None:
     return made
 
 
-def _once_per_run(config: pytest.Config, run_all: Callable[[], dict[str, PreRun]]) -> dict[str, PreRun]:
+def _once_per_run(
+    config: pytest.Config, items: list[pytest.Function], run_all: Callable[[], dict[str, PreRun]]
+) -> dict[str, PreRun]:
     shared_dir = config.stash[run_key].shared_dir
     if shared_dir is None:
         return run_all()
@@ -120,6 +123,9 @@ def _once_per_run(config: pytest.Config, run_all: Callable[[], dict[str, PreRun]
         fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker runs them all; the others wait and read
         if path.exists():
             return {nodeid: _from_json(value) for nodeid, value in json.loads(path.read_text()).items()}
+        if (shared_dir / "flows.started").exists():  # the worker that ran them was cut short: never run twice
+            return {item.nodeid: PreRun([], ("inconclusive", CUT_SHORT)) for item in items}
+        (shared_dir / "flows.started").touch()
         results = run_all()
         path.write_text(json.dumps({nodeid: vars(result) for nodeid, result in results.items()}, default=str))
         return results
@@ -152,7 +158,7 @@ def _run_one(config: pytest.Config, item: pytest.Function) -> PreRun:
         name = flow_name(item) or item.name
         log_in = _log_in_of(item)
         assert log_in is not None
-        context = FlowContext(config, target, name, config.stash[run_id_key], log_in, record)
+        context = FlowContext(config, target, name, config.stash[run_id_key], log_in, record, item)
     except BaseException as error:
         return PreRun(findings, _ending(error, redact))
     fixtures: dict[str, Callable[[], Any]] = {
