@@ -175,7 +175,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 class Cancelled:
     """What a cancelled run adds to its verdict."""
 
-    signal: str
+    signal: str | None  # None: the run stopped for another reason (a usage error) after flows had run
     flows: list[dict[str, Any]]  # each interrupted flow: where it stopped, its cleanups, what it left behind
     findings: list[Finding]  # one per flow whose test did not report it
 
@@ -184,18 +184,20 @@ class Cancelled:
         left = sum(bool(flow["left_behind"]) for flow in self.flows)
         count = f"{len(self.flows)} flow{'s' * (len(self.flows) != 1)} interrupted"
         cleaned = f", {left} left data behind (listed under `cancelled`)" if left else ", nothing left behind"
-        return f"cancelled by {self.signal}" + (f"; {count}{cleaned}" if self.flows else "")
+        why = f"cancelled by {self.signal}" if self.signal else "stopped after flows had run"
+        return why + (f"; {count}{cleaned}" if self.flows else "")
 
     def section(self) -> dict[str, Any]:
         return {"signal": self.signal, "flows": self.flows}
 
 
-def cancelled(config: pytest.Config, reported: set[str]) -> Cancelled | None:
-    """The cancellation of this run, if it was cancelled: each flow that was under way (or whose test never
-    reported it, `reported` being the tests that did) with what it left behind."""
+def cancelled(config: pytest.Config, reported: set[str], stopped: bool) -> Cancelled | None:
+    """The cancellation of this run, if it was cancelled (or `stopped` early, by a usage error, after flows had
+    run): each flow that was under way, or whose test never reported it (`reported`: the tests that did), with what
+    it left behind."""
     state = cancellation_of(config)
     why = state.reason() if state is not None else None
-    if state is None or why is None:
+    if state is None or (why is None and not stopped):
         return None
     flows: list[dict[str, Any]] = []
     findings: list[Finding] = []
@@ -219,13 +221,15 @@ def cancelled(config: pytest.Config, reported: set[str]) -> Cancelled | None:
                 "message": finding.message,
             }
         )
+    if why is None and not flows:
+        return None  # stopped before any flow ran: nothing to say here
     return Cancelled(why, flows, findings)
 
 
-def _never_ended(entry: dict[str, Any], why: str) -> Finding:
+def _never_ended(entry: dict[str, Any], why: str | None) -> Finding:
     """A flow still under way when the run ended (its cleanups did not finish within the wait): what is known."""
     message = (
-        f"flow {entry['flow']}: cancelled by {why}; its cleanups did not finish before the run ended: "
-        "what it created may still be there"
+        f"flow {entry['flow']}: {f'cancelled by {why}' if why else 'stopped'}; its cleanups did not finish before "
+        "the run ended: what it created may still be there"
     )
     return Finding(Outcome.INCONCLUSIVE, message, source={"kind": "flow", "flow": entry["flow"]})

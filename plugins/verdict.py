@@ -140,7 +140,7 @@ class VerdictCollector:
         for data in self._not_applicable.values():  # redacted where they were made, as every finding
             self.findings.setdefault(data["service"], []).append(Finding.from_dict(data))
         reported = {finding.test for found in self.findings.values() for finding in found}
-        cancelled = cancellation.cancelled(self.config, reported)  # with the flows it interrupted, when it was
+        cancelled = cancellation.cancelled(self.config, reported, exitstatus in _PYTEST_OWN)  # flows it cut short
         for finding in cancelled.findings if cancelled else ():
             self.findings.setdefault(finding.service, []).append(finding)
         stopped = None
