@@ -53,7 +53,7 @@ class Cancellation:
     finishing: bool = False  # the session is writing its verdict: a signal no longer interrupts
     event: threading.Event = field(default_factory=threading.Event)
     flows: dict[str, dict[str, Any]] = field(default_factory=dict)  # this process's ledger, by flow key
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)  # a handler may run while its thread holds it
     previous: dict[int, Any] = field(default_factory=dict)  # the handlers ours replaced
 
     def cancel(self, why: str) -> bool:

@@ -9,8 +9,9 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ KNOWN_FIXTURES = frozenset(
     | {"declared_flow", "verify"}
 )
 MAX_CONCURRENT_FLOWS = 64  # threads: a flow mostly waits on its service
+SIGNAL_CHECK_S = 0.2  # how often the main thread, waiting on the flows, runs the signal handlers it may owe
 CUT_SHORT = "the flows of this run began in another worker, which was stopped before they ended (see `cancelled`)"
 
 
@@ -134,9 +136,19 @@ def _once_per_run(
 def _run_all(config: pytest.Config, items: list[pytest.Function]) -> dict[str, PreRun]:
     with contextlib.suppress(DemoError):
         config.stash[run_key].start_demo()  # once, before the threads (a failure: each flow says so)
-    with ThreadPoolExecutor(min(MAX_CONCURRENT_FLOWS, len(items)), thread_name_prefix="flow") as pool:
+    threads = min(MAX_CONCURRENT_FLOWS, len(items))
+    with ThreadPoolExecutor(threads, thread_name_prefix="flow", initializer=_signals_to_the_main_thread) as pool:
         futures = {item.nodeid: pool.submit(_run_one, config, item) for item in items}
+        pending = set(futures.values())
+        while pending:  # in short waits: a signal that another thread took is handled within one
+            pending = wait(pending, timeout=SIGNAL_CHECK_S).not_done
         return {nodeid: future.result() for nodeid, future in futures.items()}
+
+
+def _signals_to_the_main_thread() -> None:
+    """A flow thread never takes SIGTERM, SIGHUP or SIGINT: delivered to it, the signal would not wake the main
+    thread waiting on the flows, and the cancellation would wait for them to end by themselves."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
 
 
 def _run_one(config: pytest.Config, item: pytest.Function) -> PreRun:
