@@ -6,6 +6,7 @@ flow left behind (a cleanup that fails during the cancellation is listed), and t
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def cancel_mid_flow(
     workers: int,
     before_signal=lambda: None,
     again: signal.Signals | None = None,
+    group: bool = False,
 ) -> tuple[int, str, dict[str, Any]]:
     """Run the flow, wait (polling the demo) until it has created its order and report and is waiting, signal
     the run (the pytest process a pipeline started; its workers are its business), and return how it ended."""
@@ -90,7 +92,9 @@ def cancel_mid_flow(
     command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO)]
     command += ["--environments-dir", str(environments), "--env", "staging", "--verdict-file", str(verdict)]
     command += [*(["-n", str(workers)] if workers else []), "-p", "no:cacheprovider", str(REPO / "smoke")]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=group
+    )
     try:
         deadline = time.monotonic() + 90
         while store(running)["reports"] < 1 and time.monotonic() < deadline and process.poll() is None:
@@ -98,7 +102,10 @@ def cancel_mid_flow(
         assert process.poll() is None, process.communicate()[0].decode()
         assert store(running) == {"orders": 1, "payments": 0, "reports": 1}  # mid-flow: created, not yet removed
         before_signal()
-        process.send_signal(number)
+        if group:  # as a CI runner stopping a job: every process of the group, workers included, at once
+            os.killpg(process.pid, number)
+        else:
+            process.send_signal(number)
         if again is not None:  # an impatient CI: a second signal must not cut the cleanups short
             process.send_signal(again)
         output, _ = process.communicate(timeout=90)
@@ -123,19 +130,30 @@ def stuck_flow(start_demo, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("number", "workers", "prefetch", "again"),
+    ("number", "workers", "prefetch", "again", "group"),
     [
-        (signal.SIGTERM, 0, "1", None),
-        (signal.SIGTERM, 2, "1", None),
-        (signal.SIGHUP, 0, "1", signal.SIGTERM),
-        (signal.SIGTERM, 0, "0", None),  # the flow runs inside its own test, not in a thread before the tests
+        (signal.SIGTERM, 0, "1", None, False),
+        (signal.SIGTERM, 2, "1", None, False),  # to the controller only: it passes the signal on to its workers
+        (signal.SIGTERM, 2, "1", None, True),  # to every process at once: each worker has it twice, then
+        (signal.SIGHUP, 0, "1", signal.SIGTERM, False),
+        (signal.SIGTERM, 0, "0", None, False),  # the flow runs inside its own test, not in a thread before the tests
     ],
-    ids=["SIGTERM-serial", "SIGTERM-xdist-2", "SIGHUP-then-SIGTERM-serial", "SIGTERM-in-its-test"],
+    ids=[
+        "SIGTERM-serial",
+        "SIGTERM-xdist-2",
+        "SIGTERM-xdist-2-process-group",
+        "SIGHUP-then-SIGTERM-serial",
+        "SIGTERM-in-its-test",
+    ],
 )
-def test_a_cancelled_run_cleans_up_and_says_so(stuck_flow, tmp_path, monkeypatch, number, workers, prefetch, again):
+def test_a_cancelled_run_cleans_up_and_says_so(
+    stuck_flow, tmp_path, monkeypatch, number, workers, prefetch, again, group
+):
     monkeypatch.setenv("DEPLOYCHECK_PREFETCH", prefetch)
     running, environments = stuck_flow
-    status, output, document = cancel_mid_flow(running, environments, tmp_path, number, workers, again=again)
+    status, output, document = cancel_mid_flow(
+        running, environments, tmp_path, number, workers, again=again, group=group
+    )
 
     assert status == 2, output  # pytest's "interrupted"
     assert store(running) == NOTHING  # the cleanups ran: the order and the report are gone
