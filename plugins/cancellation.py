@@ -21,6 +21,7 @@ directory, where the controller's verdict reads them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -76,19 +77,23 @@ class Cancellation:
     def started(self, key: str, entry: dict[str, Any]) -> None:
         with self.lock:
             self.flows[key] = {**entry, "state": "running"}
-            self._write()
+        self._write(key)
 
     def finished(self, key: str, entry: dict[str, Any]) -> None:
         with self.lock:
             self.flows[key] = {**self.flows.get(key, {}), **entry, "state": "done"}
-            self._write()
+        self._write(key)
 
-    def _write(self) -> None:
-        if self.shared_dir is not None:  # for the controller: this worker's flows, whole, replaced at once
-            path = self.shared_dir / f"flow-ledger-{os.getpid()}.json"
-            temporary = path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(list(self.flows.values()), default=str))
-            temporary.replace(path)
+    def _write(self, key: str) -> None:
+        """Under xdist, for the controller: one small file per flow, replaced whole."""
+        if self.shared_dir is None:
+            return
+        name = hashlib.sha256(key.encode()).hexdigest()[:20]
+        path = self.shared_dir / f"flow-ledger-{os.getpid()}-{name}.json"
+        temporary = path.with_suffix(".tmp")
+        with self.lock:
+            temporary.write_text(json.dumps(self.flows[key], default=str))
+        temporary.replace(path)
 
     def every_flow(self) -> list[dict[str, Any]]:
         """This process's flows and, on an xdist controller, every worker's."""
@@ -97,7 +102,7 @@ class Cancellation:
         if self.shared_dir is not None:
             for path in sorted(self.shared_dir.glob(LEDGER_GLOB)):
                 with contextlib.suppress(OSError, ValueError):
-                    flows += json.loads(path.read_text())
+                    flows.append(json.loads(path.read_text()))
         return flows
 
 
