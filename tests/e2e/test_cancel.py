@@ -137,6 +137,7 @@ def stuck_flow(start_demo, tmp_path, monkeypatch):
         (signal.SIGTERM, 2, "1", None, True),  # to every process at once: each worker has it twice, then
         (signal.SIGHUP, 0, "1", signal.SIGTERM, False),
         (signal.SIGTERM, 0, "0", None, False),  # the flow runs inside its own test, not in a thread before the tests
+        (signal.SIGTERM, 2, "0", None, False),
     ],
     ids=[
         "SIGTERM-serial",
@@ -144,6 +145,7 @@ def stuck_flow(start_demo, tmp_path, monkeypatch):
         "SIGTERM-xdist-2-process-group",
         "SIGHUP-then-SIGTERM-serial",
         "SIGTERM-in-its-test",
+        "SIGTERM-in-its-test-xdist-2",
     ],
 )
 def test_a_cancelled_run_cleans_up_and_says_so(
