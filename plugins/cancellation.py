@@ -12,10 +12,10 @@ unconfigure.
 Every flow that starts is entered in a ledger with what its cleanups did; the verdict lists each flow the
 cancellation interrupted (or whose test never reported it) with what it left behind, a failed cleanup included.
 
-Under xdist: the controller forwards the signal to its workers (each notes its pid in the run's shared directory)
-and waits, at most CANCEL_WAIT_S, for their flows' cleanups before xdist takes the workers down (xdist interrupts
-a worker 5 s after asking it to stop, and kills it 10 s later). The workers keep their ledgers in the shared
-directory, where the controller's verdict reads them.
+Under xdist: the controller forwards SIGTERM and SIGHUP to its workers (each notes its pid in the run's shared
+directory; Ctrl-C in a terminal reaches them by itself) and waits, at most CANCEL_WAIT_S, for their flows' cleanups
+before xdist takes the workers down (xdist interrupts a worker 5 s after asking it to stop, and kills it 10 s
+later). The workers keep their ledgers in the shared directory, where the controller's verdict reads them.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
     def handler(number: int, frame: Any) -> None:
         name = signal.Signals(number).name
         first = state.cancel(name)
-        if workers is not None:
+        if workers is not None and number != signal.SIGINT:  # Ctrl-C in a terminal reaches every worker itself
             _forward(number, workers)
         if first or number == signal.SIGINT:  # a second Ctrl-C still stops at once: a person asked for it
             raise KeyboardInterrupt(f"cancelled by {name}")
@@ -150,8 +150,8 @@ def _forward(number: int, workers: Path) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """From here on the verdict is being written: a signal is noted, never raised. A cancelled controller waits
-    for its workers' flows to finish their cleanups before xdist takes the workers down."""
+    """From here on the verdict is being written: a SIGTERM or SIGHUP changes nothing any more. A cancelled
+    controller waits for its workers' flows to finish their cleanups before xdist takes the workers down."""
     state = cancellation_of(session.config)
     if state is None:
         return
