@@ -1,7 +1,8 @@
 """`python -m deploycheck`: work with the environment files without running any check.
 
 schema [--write PATH]                    print the JSON Schema of an environment file, or write it for editors
-validate [ENV ...] [--environments-dir DIR]  check files with their ${VAR}s; exit 0, or 4 with every error
+validate [ENV ...] [--environments-dir DIR] [--flows-in DIR]  check files with their ${VAR}s and flows; exit 0, or 4
+                                         with every error
 reference                                print the key reference of docs/configuration.md
 init [DIR]                               scaffold a team's repository (environments, checks, flows, CI snippets)
 serve [--bind ADDR] [--token-env NAME]   answer rollout engines with verdicts over HTTP (docs/integrations.md)
@@ -19,10 +20,12 @@ from pathlib import Path
 from deploycheck.config import ConfigError, available_environments, load_environment
 from deploycheck.config_reference import reference
 from deploycheck.config_schema import SCHEMA_NAME, modeline, schema_text, write_schema
+from deploycheck.flows import check as flow_check
 from deploycheck.merge import merge_files
 from deploycheck.scaffold import scaffold
 from deploycheck.server import add_serve_arguments, serve_forever
 
+DEFAULT_FLOW_FOLDERS = ("checks", "smoke")  # the test paths `init` writes
 USAGE_ERROR = 4  # as pytest's exit status for a bad configuration, so pipelines read both the same way
 
 
@@ -48,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--environments-dir",
         metavar="DIR",
         help="Directory of the environment files (default: $DEPLOYCHECK_ENVIRONMENTS_DIR, else ./environments)",
+    )
+    validate.add_argument(
+        "--flows-in",
+        action="append",
+        metavar="DIR",
+        help="Where the team's Python flows are (test_*.py; repeatable; default: ./checks and ./smoke)",
     )
     commands.add_parser("reference", help="Print the key reference of docs/configuration.md")
     init = commands.add_parser("init", help="Scaffold a team's repository that runs deploycheck as a pytest plugin")
@@ -75,11 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "merge":
         return merge_files([Path(part) for part in arguments.parts], Path(arguments.output), arguments.shards)
     directory = Path(arguments.environments_dir or os.environ.get("DEPLOYCHECK_ENVIRONMENTS_DIR") or "environments")
-    return validate_files(directory, arguments.environments)
+    flows_in = [Path(folder) for folder in arguments.flows_in or DEFAULT_FLOW_FOLDERS]
+    return validate_files(directory, arguments.environments, flows_in)
 
 
-def validate_files(directory: Path, names: Sequence[str]) -> int:
-    """Load each environment as a run of all its services would; print each result; 0 if all are good, else 4."""
+def validate_files(directory: Path, names: Sequence[str], flows_in: Sequence[Path] = ()) -> int:
+    """Load each environment as a run of all its services would, and check its flows against the Python flows (the
+    built-in ones, and those in `flows_in`); print each result; 0 if all are good, else 4."""
+    python_flows = {**flow_check.python_flows(flows_in), **flow_check.built_in_flows()}
     names = list(names) or available_environments(directory)
     if not names:
         print(f"no environment files (*.yaml) in {directory}", file=sys.stderr)
@@ -87,7 +99,7 @@ def validate_files(directory: Path, names: Sequence[str]) -> int:
     failed = 0
     for name in names:
         try:
-            environment = load_environment(directory, name)
+            environment = load_environment(directory, name, python_flows=python_flows)
         except ConfigError as error:
             failed += 1
             print(error, file=sys.stderr)

@@ -36,6 +36,7 @@ from deploycheck.config_model import (
 from deploycheck.config_variables import SECRET_KEY, Resolution, Unresolved, VariableResolver
 from deploycheck.durations import parse_duration, parse_timeout
 from deploycheck.environment import Environment, Overrides, Service
+from deploycheck.flows import check as flow_check
 from deploycheck.yaml_safe import read_yaml
 
 __all__ = [
@@ -75,8 +76,12 @@ def load_environment(
     overrides: Overrides | None = None,
     environ: Mapping[str, str] | None = None,
     sections: Collection[str] | None = None,
+    python_flows: Mapping[str, str] | None = None,
 ) -> Environment:
     """Load and validate one environment for the `selected` services (None: all).
+
+    `python_flows` (name -> where written): the flows written in Python, besides the built-in ones, when known
+    (`validate`); then each service's `flows` entries must name a flow. A run checks them once it has collected.
 
     `sections`: the later sections whose `${VAR}`s must be set (None: all; `()`: none, only the core keys url,
     timeout, health, ready, version, headers, tls, severity, flows and demo are resolved then).
@@ -89,7 +94,7 @@ def load_environment(
         known = ", ".join(available_environments(directory)) or "none"
         raise ConfigError(path, "", f"no such environment {name!r} (environments in {directory}: {known})")
     document = read_yaml(path)
-    loader = _Loader(path, document.positions, os.environ if environ is None else environ, sections)
+    loader = _Loader(path, document.positions, os.environ if environ is None else environ, sections, python_flows)
     return loader.environment(document.data, name, selected, overrides or Overrides())
 
 
@@ -102,16 +107,19 @@ class _Loader:
         positions: Mapping[KeyPath, tuple[int, int]],
         environ: Mapping[str, str],
         sections: Collection[str] | None,
+        python_flows: Mapping[str, str] | None = None,
     ) -> None:
         self.source = source
+        self.python_flows = python_flows
+        self.listed: list[tuple[KeyPath, str]] = []  # (where in the file, flow name) of every service's `flows`
         self.positions = positions
+        self.environ = environ
         self.variables = VariableResolver(environ, str(source))
         self.sections = None if sections is None else frozenset(sections)
         self.problems: list[ConfigError] = []
 
     def problem(self, path: KeyPath, reason: str) -> None:
-        known = next((path[:end] for end in range(len(path), -1, -1) if path[:end] in self.positions), ())
-        self.problems.append(ConfigError(self.source, dotted(path), reason, *self.positions.get(known, (1, 1))))
+        self.problems.append(ConfigError(self.source, dotted(path), reason, *_position(self.positions, path)))
 
     def needed(self, path: KeyPath, later_sections: tuple[str, ...]) -> bool:
         """Must the variables at `path` be set? Core keys always; a later section if this run reads it."""
@@ -146,6 +154,8 @@ class _Loader:
             built = self.service(service, defaults, raw_services[service], service in started, overrides)
             if built is not None:
                 services[service] = built
+        if shape is not None:
+            self.flows(shape.declared_flows or {}, services)
         if self.problems or shape is None:
             raise ConfigError.several(self.problems)
         return Environment(
@@ -163,6 +173,17 @@ class _Loader:
             kubernetes=shape.kubernetes,
             notifications=shape.notifications,
         )
+
+    def flows(self, declared: Mapping[str, Any], services: Mapping[str, Service]) -> None:
+        """What a run would refuse in the declared flows: values they cannot have, names of built-in flows."""
+        used = {flow for service in services.values() for flow in service.flows}
+        for name, flow in declared.items():
+            for path, reason in flow_check.value_problems(name, flow, self.environ, name in used):
+                self.problem(path, reason)
+        python = {**(self.python_flows or {}), **flow_check.built_in_flows()}
+        listed = self.listed if self.python_flows is not None else ()
+        for path, reason in flow_check.name_problems(list(declared), python, listed):
+            self.problem(path, reason)
 
     def demo(self, demo: Demo, services: list[str]) -> Demo:
         for index, service in enumerate(demo.services):
@@ -199,6 +220,7 @@ class _Loader:
             self.problem((*where, "url"), "missing: the base URL of the service, e.g. https://api.example.com")
             return None
         flows = spec.flows or ()
+        self.listed += [(origin(("flows", index)), flow) for index, flow in enumerate(flows)]
         for flow in spec.flow_options or {}:
             if flow not in flows:
                 reason = f"not one of the service's `flows` ({', '.join(flows) or 'none'}): add it there"
@@ -242,6 +264,35 @@ class _Loader:
                 )
                 self.problem(origin(loc), describe(detail, model, hide))
             return None
+
+
+def check_flow_names(environment: Environment, python_flows: Mapping[str, str]) -> None:
+    """Raise one `ConfigError` for every declared flow named like a Python flow (`python_flows`: name -> where
+    written) and every flow a service lists that nothing defines; they are known once the Python flows are."""
+    positions = read_yaml(environment.source).positions
+    listed: list[tuple[KeyPath, str]] = []
+    for service_name, service in environment.services.items():
+        for index, flow in enumerate(service.flows):
+            own: KeyPath = ("services", service_name, "flows", index)
+            listed.append(
+                (
+                    own
+                    if own in positions or ("defaults", "flows", index) not in positions
+                    else ("defaults", "flows", index),
+                    flow,
+                )
+            )
+    problems = flow_check.name_problems(list(environment.declared_flows), python_flows, listed)
+    errors = [
+        ConfigError(environment.source, dotted(path), reason, *_position(positions, path)) for path, reason in problems
+    ]
+    if errors:
+        raise ConfigError.several(errors)
+
+
+def _position(positions: Mapping[KeyPath, tuple[int, int]], path: KeyPath) -> tuple[int, int]:
+    known = next((path[:end] for end in range(len(path), -1, -1) if path[:end] in positions), ())
+    return positions.get(known, (1, 1))
 
 
 def _secret_like(part: str | int) -> bool:

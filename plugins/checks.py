@@ -36,14 +36,17 @@ ENDING_PROPERTY = "deploycheck_ending"  # how a phase that did not pass ended (a
 INCONCLUSIVE_PROPERTY = "deploycheck_inconclusive"  # the phase stopped as inconclusive: shown as such
 NOT_APPLICABLE_OUTPUT = "deploycheck_not_applicable"  # xdist workeroutput: the skipped findings of deselected checks
 not_applicable_key = pytest.StashKey[list[dict[str, Any]]]()  # Finding.to_dict() of each check not applicable
+flow_check_key = pytest.StashKey[str]()  # the flow a test runs (set by plugins/flows.py): its check id is flows.<name>
 _RECORDED = "_deploycheck_recorded"  # set on the exception `verify` raises for the finding it just recorded
 _Reason = tuple[str, dict[str, Any]]  # why a check does not apply: (message, source)
 
 
 def check_id(item: pytest.Item) -> str:
-    """`checks/test_health.py::test_liveness` -> `health.liveness`: the stable id of a check in verdict.json."""
-    module = Path(str(item.path)).stem.removeprefix("test_")
-    name = getattr(item, "originalname", item.name).removeprefix("test_")
+    """`checks/test_health.py::test_liveness` -> `health.liveness`: the stable id of a check in verdict.json. A flow
+    is `flows.<its name>` wherever it is written (a team's `test_checkout.py`, `@pytest.mark.flow(name=...)`)."""
+    flow = item.stash.get(flow_check_key, None)
+    module = "flows" if flow is not None else Path(str(item.path)).stem.removeprefix("test_")
+    name = flow if flow is not None else getattr(item, "originalname", item.name).removeprefix("test_")
     return ".".join(re.sub(r"[^a-z0-9_]+", "_", part.lower()) or "_" for part in (module, name))
 
 

@@ -16,7 +16,7 @@ import os
 import ssl
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +25,12 @@ import pytest
 
 from deploycheck import tls
 from deploycheck.actions.approval import allowed_by
-from deploycheck.config import FlowOptions, Service
+from deploycheck.config import ConfigError, FlowOptions, Service, check_flow_names
 from deploycheck.config_variables import SECRET_KEY
 from deploycheck.flows import declared
 from deploycheck.flows.runner import CannotStart, FlowSession, StepFailed
-from deploycheck_plugins.checks import scope_of
+from deploycheck_plugins.cancellation import cancellation_of
+from deploycheck_plugins.checks import flow_check_key, scope_of
 from deploycheck_plugins.targets import (
     Target,
     environment_key,
@@ -57,10 +58,6 @@ NOT_ALLOWED = (
     "pass --allow-mutating to run it"
 )
 NEEDS_APPROVAL = "{flow} changes data and {environment} requires approval: pass --approve (with --allow-mutating)"
-UNKNOWN_FLOW = (
-    "{source}: services.{service}.flows: no flow {flow!r}: neither declared under `declared_flows` nor written in "
-    "Python as a @pytest.mark.flow test (known: {known}); add it, or take it off the list"
-)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -148,7 +145,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     flow_items = [(item, flow_name(item)) for item in items if _is_flow_test(item)]
     if not flow_items:
         return  # no flow in this run (`pytest checks/`): nothing to select
-    python_flows = {name for item, name in flow_items if name is not None and DECLARED not in _params(item)}
+    python_flows = {
+        name: item.nodeid for item, name in flow_items if name is not None and DECLARED not in _params(item)
+    }
     _check_names(environment, python_flows)
     settings = config.stash[settings_key]
     keep: list[pytest.Item] = []
@@ -162,8 +161,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if name is None or not runs_for_its_service(item, environment):
             dropped.append(item)  # not a flow this service runs: not part of its check at all
             continue
-        if DECLARED in _params(item):
-            item.originalname = f"test_{name}"  # type: ignore[attr-defined]  # its check id: flows.<name>
+        item.stash[flow_check_key] = name  # its check id: flows.<name>, wherever the flow is written
         reason = _not_allowed(item, name, environment, settings)
         if reason:
             item.add_marker(pytest.mark.skip(reason=f"{environment.name}/{service}: {reason}"))
@@ -182,33 +180,12 @@ def _params(item: pytest.Item) -> dict[str, Any]:
     return dict(callspec.params) if callspec is not None else {}
 
 
-def _check_names(environment: Any, python_flows: set[str]) -> None:
-    both = sorted(python_flows & set(environment.declared_flows))
-    if both:
-        raise pytest.UsageError(
-            f"{environment.source}: declared_flows.{both[0]}: a Python flow of the same name exists "
-            "(@pytest.mark.flow): rename one of them"
-        )
-    known = python_flows | set(environment.declared_flows)
-    for service_name, service in environment.services.items():
-        for flow in service.flows:
-            if flow not in known:
-                raise pytest.UsageError(
-                    UNKNOWN_FLOW.format(
-                        source=environment.source,
-                        service=service_name,
-                        flow=flow,
-                        known=", ".join(sorted(known)) or "none",
-                    )
-                )
-    for name, spec in environment.declared_flows.items():
-        unset = sorted(variable for variable in declared.environment_names(spec) if variable not in os.environ)
-        used = any(name in service.flows for service in environment.services.values())
-        if unset and used:
-            raise pytest.UsageError(
-                f"{environment.source}: declared_flows.{name}: ${{{unset[0]}}} is not set (nor saved by a step): "
-                f"export {unset[0]}=... before running"
-            )
+def _check_names(environment: Any, python_flows: Mapping[str, str]) -> None:
+    """Declared flows named like Python flows, listed flows nothing defines: one usage error with all of them."""
+    try:
+        check_flow_names(environment, python_flows)
+    except ConfigError as error:
+        raise pytest.UsageError(f"bad configuration for --env {environment.name}: {error}") from None
 
 
 def _not_allowed(item: pytest.Item, name: str, environment: Any, settings: Any) -> str | None:
@@ -280,6 +257,7 @@ def _flow_context(
         run_id,
         log_in,
         verify,
+        request.node,
         mutating=is_mutating(request.node, request.config.stash[environment_key]),
     )
     try:
@@ -345,6 +323,7 @@ class FlowContext:
         run_id: str,
         log_in: LogIn,
         record: Any,
+        item: pytest.Item,
         mutating: bool = False,
     ) -> None:
         self.config = config
@@ -358,12 +337,19 @@ class FlowContext:
         self.client = httpx.Client(
             base_url=service.url, timeout=timeout, verify=_tls(service), headers=dict(service.headers)
         )
-        redact = config.stash[redactor_key]
+        self.redact = config.stash[redactor_key]  # thread-safe: flows at once learn tokens while others redact
         source = {"service": target.name, "url": _origin(self.client), "run_id": run_id}
         if mutating:  # it may change data here: say who allowed it (--approve, or a file that needs no approval)
             environment = config.stash[environment_key]
             source["approval"] = allowed_by(environment, config.stash[settings_key].approve) or "not given"
-        self.session = FlowSession(name, self.client, on_secret=_Locked(redact).add, source=source)
+        self.cancellation = cancellation_of(config)
+        cancelled = self.cancellation.reason if self.cancellation else lambda: None
+        self.session = FlowSession(name, self.client, on_secret=self.redact.add, source=source, cancelled=cancelled)
+        self.ledger_key = item.nodeid
+        check = scope_of(item).get("check") or f"flows.{name}"
+        self.ledger_entry = {"service": target.name, "flow": name, "test": item.nodeid, "check": check}
+        if self.cancellation is not None:
+            self.cancellation.started(self.ledger_key, self.ledger_entry)
 
     def account(self) -> Account:
         params = dict(self.options.params)
@@ -418,13 +404,34 @@ class FlowContext:
 
     def finish(self) -> None:
         """Run the cleanups (however the flow ended) and record how it went: passed with every step, or failed for
-        what its cleanup left (a failed step was recorded when it failed, after its cleanups)."""
+        what its cleanup left (a failed step was recorded when it failed, after its cleanups). In a cancelled run,
+        the ledger has it (its test reports nothing any more)."""
         try:
             self.session.run_cleanups()
         finally:
             self.client.close()
-        if self.session.failure is None:  # a failed flow recorded its finding, cleanups included, when it failed
+            self._enter_in_ledger()
+        why = self.cancellation.reason() if self.cancellation else None
+        if self.session.failure is None and why is None:  # a failed flow recorded its finding when it failed
             self.record(self.session.finding())
+
+    def _enter_in_ledger(self) -> None:
+        """What the flow did, for a cancelled run's verdict: where it stopped, its cleanups, what it left."""
+        if self.cancellation is None:
+            return
+        why = self.cancellation.reason()
+        if why is not None:
+            self.session.mark_interrupted(why)
+        cleanups = [record for record in self.session.records if record.phase == "cleanup"]
+        entry = {
+            **self.ledger_entry,
+            "interrupted": self.session.interrupted is not None,
+            "stopped_at": self.session.interrupted,
+            "cleanups": [self.redact.scrub_document(record.to_dict()) for record in cleanups],
+            "left_behind": [self.redact(left) for left in self.session.left],
+            "finding": self.redact.scrub_document(self.session.finding().to_dict()),
+        }
+        self.cancellation.finished(self.ledger_key, entry)
 
     def _recorded(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`action`'s result; if it fails the flow, the flow's finding is recorded (and raised) in its stead."""
@@ -472,30 +479,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         scope = scope_of(item)
         if name is not None and "sections" in scope:
             scope["sections"].append((scope.get("service"), f"flows.{name}"))
-
-
-_REDACTOR_LOCK = threading.Lock()
-
-
-class _Locked:
-    """The run's redactor for flows that run at once: it learns tokens while others redact with it."""
-
-    def __init__(self, redactor: Any) -> None:
-        self.redactor = redactor
-
-    def add(self, value: str) -> None:
-        with _REDACTOR_LOCK:
-            self.redactor.add(value)
-
-    def scrub_document(self, document: dict[str, Any]) -> dict[str, Any]:
-        with _REDACTOR_LOCK:
-            scrubbed: dict[str, Any] = self.redactor.scrub_document(document)
-            return scrubbed
-
-    def __call__(self, text: str) -> str:
-        with _REDACTOR_LOCK:
-            redacted: str = self.redactor(text)
-            return redacted
 
 
 class FlowBroke(RuntimeError):

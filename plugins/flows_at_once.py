@@ -9,8 +9,9 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,8 @@ KNOWN_FIXTURES = frozenset(
     | {"declared_flow", "verify"}
 )
 MAX_CONCURRENT_FLOWS = 64  # threads: a flow mostly waits on its service
+SIGNAL_CHECK_S = 0.2  # how often the main thread, waiting on the flows, runs the signal handlers it may owe
+CUT_SHORT = "the flows of this run began in another worker, which was stopped before they ended (see `cancelled`)"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     items = [item for item in session.items if isinstance(item, pytest.Function) and _runs_at_once(item)]
     if not items:
         return
-    results = _once_per_run(config, lambda: _run_all(config, items))
+    results = _once_per_run(config, items, lambda: _run_all(config, items))
     for item in items:
         if item.nodeid in results:
             item.stash[prerun_key] = results[item.nodeid]
@@ -112,7 +115,9 @@ def _log_in_of(item: pytest.Function) -> LogIn | None:
     return made
 
 
-def _once_per_run(config: pytest.Config, run_all: Callable[[], dict[str, PreRun]]) -> dict[str, PreRun]:
+def _once_per_run(
+    config: pytest.Config, items: list[pytest.Function], run_all: Callable[[], dict[str, PreRun]]
+) -> dict[str, PreRun]:
     shared_dir = config.stash[run_key].shared_dir
     if shared_dir is None:
         return run_all()
@@ -121,6 +126,9 @@ def _once_per_run(config: pytest.Config, run_all: Callable[[], dict[str, PreRun]
         fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker runs them all; the others wait and read
         if path.exists():
             return {nodeid: _from_json(value) for nodeid, value in json.loads(path.read_text()).items()}
+        if (shared_dir / "flows.started").exists():  # the worker that ran them was cut short: never run twice
+            return {item.nodeid: PreRun([], ("inconclusive", CUT_SHORT)) for item in items}
+        (shared_dir / "flows.started").touch()
         results = run_all()
         path.write_text(json.dumps({nodeid: vars(result) for nodeid, result in results.items()}, default=str))
         return results
@@ -129,9 +137,19 @@ def _once_per_run(config: pytest.Config, run_all: Callable[[], dict[str, PreRun]
 def _run_all(config: pytest.Config, items: list[pytest.Function]) -> dict[str, PreRun]:
     with contextlib.suppress(DemoError):
         config.stash[run_key].start_demo()  # once, before the threads (a failure: each flow says so)
-    with ThreadPoolExecutor(min(MAX_CONCURRENT_FLOWS, len(items)), thread_name_prefix="flow") as pool:
+    threads = min(MAX_CONCURRENT_FLOWS, len(items))
+    with ThreadPoolExecutor(threads, thread_name_prefix="flow", initializer=_signals_to_the_main_thread) as pool:
         futures = {item.nodeid: pool.submit(_run_one, config, item) for item in items}
+        pending = set(futures.values())
+        while pending:  # in short waits: a signal that another thread took is handled within one
+            pending = wait(pending, timeout=SIGNAL_CHECK_S).not_done
         return {nodeid: future.result() for nodeid, future in futures.items()}
+
+
+def _signals_to_the_main_thread() -> None:
+    """A flow thread never takes SIGTERM, SIGHUP or SIGINT: delivered to it, the signal would not wake the main
+    thread waiting on the flows, and the cancellation would wait for them to end by themselves."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
 
 
 def _run_one(config: pytest.Config, item: pytest.Function) -> PreRun:
@@ -154,7 +172,7 @@ def _run_one(config: pytest.Config, item: pytest.Function) -> PreRun:
         log_in = _log_in_of(item)
         assert log_in is not None
         mutating = is_mutating(item, run.configured)
-        context = FlowContext(config, target, name, config.stash[run_id_key], log_in, record, mutating=mutating)
+        context = FlowContext(config, target, name, config.stash[run_id_key], log_in, record, item, mutating=mutating)
     except BaseException as error:
         return PreRun(findings, _ending(error, redact))
     fixtures: dict[str, Callable[[], Any]] = {

@@ -24,6 +24,7 @@ from deploycheck_plugins.targets import is_running, settings_key
 
 document_key = pytest.StashKey[dict[str, Any]]()
 write_error_key = pytest.StashKey[str]()  # why a report file could not be written
+usage_error_key = pytest.StashKey[str]()  # the usage error that stopped the run once it had begun (at collection)
 
 
 @pytest.hookimpl(trylast=True)  # after deploycheck_plugins.targets has resolved the options
@@ -39,6 +40,16 @@ def pytest_configure(config: pytest.Config) -> None:
         problem = _unwritable(path)
         if problem:
             raise pytest.UsageError(f"{flag} {path} (from {settings.origin(flag)}): cannot write there: {problem}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Any:
+    """Keep the usage error found at collection (a flow nothing defines): the verdict and the table say it first."""
+    try:
+        return (yield)
+    except pytest.UsageError as error:
+        session.config.stash[usage_error_key] = str(error)
+        raise
 
 
 @pytest.hookimpl(trylast=True)
@@ -71,6 +82,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     settings = config.stash[settings_key]
     write = terminalreporter.write_line
     terminalreporter.section(f"deploycheck verdict: {document['environment']}", sep="=")
+    usage_error = config.stash.get(usage_error_key, None)
+    if usage_error:  # first: the run did not happen, and the lines below only say so at length
+        write(f"deploycheck: usage error, nothing was judged: {usage_error}", red=True, bold=True)
     write(f"{'service':<24} {'verdict':<13} {'passed':>6} {'failed':>6} {'inconcl.':>8} {'skipped':>7}")
     for service, body in table_rows(document).items():
         counts = body["counts"]
@@ -85,7 +99,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         write(f"  action: {describe_action(action)}")
     for warning in document["warnings"]:
         write("  warning: " + warning, yellow=True)
-    for item in document["not_judged"]:
+    for item in document["not_judged"] if not usage_error else ():
         write(f"  not judged: {item['service'] or 'environment'}: {item['section']} ({item['why']})")
     for line in _not_applicable(document):
         write("  " + line)

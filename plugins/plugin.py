@@ -14,6 +14,7 @@ pytest_plugins = [
     "deploycheck_plugins.memory",
     "deploycheck_plugins.reporting",  # before checks, which imports it: so pytest can rewrite its asserts
     "deploycheck_plugins.checks",
+    "deploycheck_plugins.cancellation",
     "deploycheck_plugins.flows",
     "deploycheck_plugins.flows_at_once",
     "deploycheck_plugins.narrowed",

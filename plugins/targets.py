@@ -28,6 +28,7 @@ from deploycheck.config import ConfigError, Environment, Overrides, Service
 from deploycheck.demo import DemoError
 from deploycheck.evidence import PROBES, GatherSettings, NotConfigured, ProbeKey
 from deploycheck.findings import Inconclusive
+from deploycheck.flows import check as flow_check
 from deploycheck.probes.base import Evidence
 from deploycheck.run import Run
 from deploycheck.secrets import Redactor
@@ -106,7 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[settings_key] = settings
     if settings.list_services:
         return
-    environment = _load(settings)
+    environment = _load(settings, flow_check.python_flows_of_run(config.args, config.invocation_params.dir))
     environment = kubernetes_evidence.with_overrides(environment, settings.kube_context, settings.kube_namespace)
     if settings.promote:  # the idle colour is what the checks judge, through its own URL
         environment, config.stash[live_urls_key] = promote.preview(environment)
@@ -186,9 +187,10 @@ def environment_redactor(environment: Environment) -> Redactor:
     return credentials.environment_redactor(environment)
 
 
-def _load(settings: Settings) -> Environment:
+def _load(settings: Settings, python_flows: dict[str, str] | None = None) -> Environment:
     """The environment, with the core keys resolved; a later section's `${VAR}`s are demanded only once a
-    selected check reads that section (`require_sections`), so `-k health` needs no database password."""
+    selected check reads that section (`require_sections`), so `-k health` needs no database password. A run with
+    flows (`python_flows`) has its `flows` entries checked too, with the rest."""
     try:
         return configuration.load_environment(
             settings.environments_dir,
@@ -196,6 +198,7 @@ def _load(settings: Settings) -> Environment:
             list(settings.services),
             Overrides(timeout_s=settings.timeout_s),
             sections=(),
+            python_flows=python_flows,
         )
     except ConfigError as error:
         origin = settings.origin("--env")

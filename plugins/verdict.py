@@ -20,6 +20,7 @@ from deploycheck.metric_evidence import probe_traffic_refused
 from deploycheck.outcomes import Ending, Phase, combine
 from deploycheck.text import one_line
 from deploycheck.verdict import RunReport, process_exit_status
+from deploycheck_plugins import cancellation
 from deploycheck_plugins.checks import (
     ENDING_PROPERTY,
     FINDING_PROPERTY,
@@ -28,7 +29,7 @@ from deploycheck_plugins.checks import (
     property_of,
     scope_of,
 )
-from deploycheck_plugins.outputs import write_error_key
+from deploycheck_plugins.outputs import usage_error_key, write_error_key
 from deploycheck_plugins.targets import environment_key, is_running, redactor_key, settings_key
 
 collector_key = pytest.StashKey["VerdictCollector"]()
@@ -138,9 +139,17 @@ class VerdictCollector:
             self._not_applicable.setdefault(data["test"], data)
         for data in self._not_applicable.values():  # redacted where they were made, as every finding
             self.findings.setdefault(data["service"], []).append(Finding.from_dict(data))
+        reported = {finding.test for found in self.findings.values() for finding in found}
+        cancelled = cancellation.cancelled(self.config, reported, exitstatus in _PYTEST_OWN)  # flows it cut short
+        for finding in cancelled.findings if cancelled else ():
+            self.findings.setdefault(finding.service, []).append(finding)
         stopped = None
         if exitstatus in _PYTEST_OWN:
             stopped = (int(exitstatus), f"the run stopped before its end ({pytest.ExitCode(exitstatus).name})")
+            if usage_error_key in self.config.stash:
+                stopped = (stopped[0], f"{stopped[1]}: {self.config.stash[usage_error_key]}")
+            if cancelled is not None:
+                stopped = (stopped[0], f"{stopped[1]}: {cancelled.reason}")
         report = RunReport(
             environment=self.environment.name,
             expected_version=self.settings.expected_version,
@@ -155,6 +164,8 @@ class VerdictCollector:
             warnings=self._warnings(),
         )
         self.document = report.to_json()  # every finding was redacted once, when it was made
+        if cancelled is not None:
+            self.document["cancelled"] = cancelled.section()
         self.config.hook.pytest_deploycheck_verdict(config=self.config, document=self.document)
         if write_error_key in self.config.stash:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR

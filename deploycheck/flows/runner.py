@@ -40,6 +40,11 @@ class CannotStart(StepFailed):
     """The flow could not even begin (its login was refused): said as such."""
 
 
+class Cancelled(StepFailed):
+    """The run was cancelled (SIGTERM, SIGHUP, Ctrl-C): the flow stops before its next request; its cleanups
+    still run."""
+
+
 @dataclass
 class StepRecord:
     name: str
@@ -69,6 +74,7 @@ class FlowSession:
         *,
         on_secret: Callable[[str], None] = lambda value: None,
         source: Mapping[str, Any] | None = None,
+        cancelled: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.flow = flow
         self.client = client
@@ -78,6 +84,8 @@ class FlowSession:
         self.cleanups: list[Callable[[], object]] = []  # run newest first
         self.failure: str | None = None
         self.left: list[str] = []  # what the cleanups could not remove
+        self.cancelled = cancelled  # why the run was cancelled ("SIGTERM"), or None while it goes on
+        self.interrupted: str | None = None  # the step the cancellation stopped the flow at
         self._started = time.perf_counter()
 
     # ----------------------------------------------------------------------------------------------------------
@@ -111,7 +119,9 @@ class FlowSession:
             retries = 1 if idempotent else 0
         statuses = (expect,) if isinstance(expect, int) else tuple(expect)
         deadline = time.monotonic() + within
+        response: httpx.Response | None = None
         while True:
+            self._stop_if_cancelled(record, waiting=response is not None)
             response = self._send(record, client or self.client, method, path, json, data, headers, retries)
             body = _json(response)
             self._note_secrets(body)
@@ -129,6 +139,22 @@ class FlowSession:
             self.fail(f"step {name!r}: {record.request} {problem}")
         record.passed = True
         return response
+
+    def mark_interrupted(self, why: str) -> None:
+        """The run was cancelled while this flow ran in its own thread of control (its test): say where."""
+        if self.interrupted is None and self.failure is None:
+            under_way = next((record for record in reversed(self.records) if record.phase != "cleanup"), None)
+            self.interrupted = under_way.name if under_way else "(before its first step)"
+            self.failure = f"the run was cancelled ({why}) during step {self.interrupted!r}"
+
+    def _stop_if_cancelled(self, record: StepRecord, waiting: bool) -> None:
+        """A cancelled run sends no further request (a cleanup still goes: it is what the cancellation waits for)."""
+        why = self.cancelled() if record.phase != "cleanup" else None
+        if why is not None:
+            self.interrupted = record.name
+            what = "while waiting for its answer to change" if waiting else f"before {record.request} was sent"
+            record.error = f"the run was cancelled ({why}) {what}"
+            self.fail(f"step {record.name!r}: the run was cancelled ({why}) {what}", Cancelled)
 
     def _send(
         self,
@@ -250,15 +276,16 @@ class FlowSession:
         main = [record for record in self.records if record.phase != "cleanup"]
         done = [record for record in self.records if record.phase == "cleanup" and record.passed]
         left = f"; cleanup failed, left behind: {'; '.join(self.left)}" if self.left else ""
-        if self.failure is not None:
+        if self.interrupted is not None and not self.left:  # not the service's doing: nothing to judge
+            outcome, message = Outcome.INCONCLUSIVE, f"flow {self.flow}: {self.failure}{self._cleaned(done)}"
+        elif self.failure is not None:
             outcome, message = Outcome.FAILED, f"flow {self.flow}: {self.failure}{left}"
         elif self.left:
             outcome, message = Outcome.FAILED, f"flow {self.flow}: its {len(main)} steps passed{left}"
         else:
-            cleaned = f", {len(done)} cleanup step{'s' if len(done) != 1 else ''} done" if done else ""
             outcome, message = (
                 Outcome.PASSED,
-                f"flow {self.flow}: {len(main)} steps passed in {elapsed:.0f} ms{cleaned}",
+                f"flow {self.flow}: {len(main)} steps passed in {elapsed:.0f} ms{self._cleaned(done)}",
             )
         return Finding(
             outcome,
@@ -270,6 +297,10 @@ class FlowSession:
             source={"kind": "flow", "flow": self.flow, **self.source},
             duration_ms=round(elapsed, 1),
         )
+
+    @staticmethod
+    def _cleaned(done: list[StepRecord]) -> str:
+        return f", {len(done)} cleanup step{'s' if len(done) != 1 else ''} done" if done else ""
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -5,12 +5,16 @@ the demo's own store); mutating flows run only where allowed; no password or tok
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.conftest import REPO, write_environment
+from tests.conftest import REPO, write_checks, write_environment
 
 FLOWS = ("login", "create_order", "process_payment", "generate_report")
 CHECKS = tuple(f"flows.{flow}" for flow in FLOWS)
@@ -222,12 +226,15 @@ def test_a_declared_flow_fails_at_its_step_and_still_cleans_up(flow_demo, run_su
     assert left_behind(running, run) == {"orders": 0, "payments": 0, "reports": 0}
 
 
-def test_a_flow_no_one_provides_is_a_usage_error(flow_demo, run_suite):
+def test_a_flow_no_one_provides_is_a_usage_error_said_first(flow_demo, run_suite, workers):
     environments, _ = flow_demo(flows=("login", "checkout"))
-    run = run_flows(run_suite, environments)
+    run = run_flows(run_suite, environments, workers=workers)
 
     assert run.ret == 4, run.stdout
-    assert "services.api-gateway.flows: no flow 'checkout'" in run.stdout
+    assert "services.api-gateway.flows[1]: no flow 'checkout'" in run.stdout
+    # Said first, not after a line for each configured section that no check judged (the run never began).
+    said = [line for line in run.stdout.splitlines() if "no flow 'checkout'" in line or "not judged" in line]
+    assert said and "not judged" not in said[0], run.stdout
 
 
 def test_no_password_or_token_in_any_output(flow_demo, run_suite, tmp_path):
@@ -257,3 +264,71 @@ def test_without_prefetch_each_flow_runs_in_its_own_test(flow_demo, run_suite, m
     # In its own test too, a flow that changed data names the file that let it run without --approve.
     approval = findings(run)["flows.create_order"]["source"]["approval"]
     assert approval.endswith("staging.yaml sets requires_approval: false")
+
+
+TEAM_FLOWS = """import pytest
+
+
+@pytest.mark.flow(name="checkout")
+def test_buy_something(step, flow_client):
+    step("list the items", "GET", "/v1/items", client=flow_client, expect=201)
+
+
+@pytest.mark.flow
+def test_browse(step, flow_client):
+    step("list the items", "GET", "/v1/items", client=flow_client)
+"""
+
+
+def test_a_teams_own_flow_is_flows_name_wherever_it_lives(flow_demo, run_suite, tmp_path, workers):
+    # The flow's own name, not its file's: `severity: {flows.checkout: warning}` applies to it.
+    environments, _ = flow_demo(flows=("checkout", "browse"))
+    document = yaml.safe_load((environments / "staging.yaml").read_text())
+    document["services"]["api-gateway"]["severity"] = {"flows.checkout": "warning"}
+    (environments / "staging.yaml").write_text(yaml.safe_dump(document))
+    checks = write_checks(tmp_path / "team", test_checkout=TEAM_FLOWS)
+    run = run_suite(environments, "--env", "staging", workers=workers, checks=[checks])
+
+    assert run.outcomes() == {("api-gateway", "flows.checkout"): "failed", ("api-gateway", "flows.browse"): "passed"}
+    assert findings(run)["flows.checkout"]["severity"] == "warning"
+    assert run.ret == 0, run.stdout  # the failing flow is advisory here, as configured
+    assert not [item for item in run.verdict["not_judged"] if item["section"].startswith("severity.")]
+
+
+def typo_flow() -> dict[str, Any]:
+    """CRUD with one saved name misspelt where it is used (`${orderid}` for `${order_id}`)."""
+    flow = json.loads(json.dumps(CRUD))
+    flow["steps"][2]["path"] = "/v1/orders/${orderid}"
+    return flow
+
+
+def test_validate_and_the_run_refuse_a_flow_that_could_not_run_before_any_request(flow_demo, run_suite, workers):
+    declared = {"crud": typo_flow(), "login": {"steps": [{"name": "home", "path": "/health"}]}}
+    environments, running = flow_demo(flows=("crud", "checkout"), declared_flows=declared)
+    validated = subprocess.run(
+        [sys.executable, "-m", "deploycheck", "validate", "staging", "--environments-dir", str(environments)],
+        capture_output=True,
+        text=True,
+        cwd=environments,
+        timeout=60,
+    )
+    expected = [
+        "services.api-gateway.flows[1]: no flow 'checkout'",
+        "declared_flows.crud.steps[2].path: ${orderid} has no value here",
+        "(did you mean ${order_id}?)",
+        "declared_flows.login: a flow written in Python has this name",
+    ]
+    assert validated.returncode == 4, validated.stdout + validated.stderr
+    for text in expected:
+        assert text in validated.stderr, validated.stderr
+    assert re.search(r"staging\.yaml:\d+:\d+: declared_flows\.crud\.steps\[2\]\.path", validated.stderr)
+
+    run = run_flows(run_suite, environments, workers=workers)
+    assert run.ret == 4, run.stdout
+    for text in expected:  # all at once, as validate says them
+        assert text in run.stdout, run.stdout
+    answer = httpx.get(f"{running.admin_url}/store/api-gateway", params={"reference": "smoke-"}, timeout=5).json()
+    assert answer["left"] == {"orders": 0, "payments": 0, "reports": 0}  # nothing was sent
+    # The usage error is the first thing said, not after a table of checks that never ran.
+    first = next(line for line in run.stdout.splitlines() if "ERROR" in line or "not judged" in line)
+    assert "ERROR" in first, run.stdout

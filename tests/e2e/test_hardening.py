@@ -174,7 +174,7 @@ def test_interrupting_the_run_is_reported_with_the_same_status(start_demo, tmp_p
     document = yaml.safe_load(verdict.read_text())
     assert process.returncode == 2, output.decode()
     assert (document["exit_status"], document["verdict"], document["action"]) == (2, "INCONCLUSIVE", "hold")
-    assert document["reasons"][0] == "the run stopped before its end (INTERRUPTED)"
+    assert document["reasons"][0] == "the run stopped before its end (INTERRUPTED): cancelled by SIGINT"
 
 
 SECRETS = {

@@ -93,9 +93,11 @@ def write(tmp_path, declared, **service):
 
 
 def test_the_file_keeps_the_references_of_a_declared_flow_for_the_run(tmp_path):
-    # SMOKE_PASSWORD is unset and run_id is no variable at all: neither is resolved when the file is loaded.
+    # The variables are set (a flow a service runs needs them), and run_id is no variable at all: neither is
+    # substituted when the file is loaded, only when each step is sent.
     declared = {"crud": {"mutating": True, "steps": [LOGIN, CREATE], "cleanup": [CLEANUP]}}
-    environment = load_environment(write(tmp_path, declared), "staging", environ={})
+    environ = {"SMOKE_USER": "smoke", "SMOKE_PASSWORD": "pw", "SKU": "TEST-1"}
+    environment = load_environment(write(tmp_path, declared), "staging", environ=environ)
 
     flow = environment.declared_flows["crud"]
     assert flow.mutating and flow.steps[0].form == LOGIN["form"]
@@ -108,3 +110,40 @@ def test_a_broken_declared_flow_is_a_configuration_error_with_its_key_path(tmp_p
 
     with pytest.raises(ConfigError, match=r"declared_flows\.crud\.steps\[0\]\.path: missing"):
         load_environment(write(tmp_path, declared), "staging", environ={})
+
+
+def test_every_value_a_flow_could_not_have_is_said_at_load_with_its_place(tmp_path):
+    read = {"name": "read it", "path": "/v1/orders/${orderid}"}
+    early = {**CREATE, "body": {"parent": "${parent_id}"}}
+    parent = {"name": "parent", "path": "/v1/parent", "save": {"parent_id": "id"}}
+    declared = {"crud": {"steps": [LOGIN, early, read, parent], "cleanup": [CLEANUP]}}
+
+    with pytest.raises(ConfigError) as raised:
+        load_environment(write(tmp_path, declared), "staging", environ={"SMOKE_USER": "smoke"})
+
+    said = {problem.key_path: problem.reason for problem in raised.value.problems}
+    assert set(said) == {
+        "declared_flows.crud.steps[0].form.password",
+        "declared_flows.crud.steps[1].body.parent",
+        "declared_flows.crud.steps[2].path",
+    }
+    assert "export SMOKE_PASSWORD=..." in said["declared_flows.crud.steps[0].form.password"]
+    assert "saved only by a later step (steps[3] 'parent')" in said["declared_flows.crud.steps[1].body.parent"]
+    assert "(did you mean ${order_id}?)" in said["declared_flows.crud.steps[2].path"]
+    assert all(problem.line for problem in raised.value.problems)  # each with its line and column
+
+
+def test_a_flow_no_service_runs_needs_no_variables_but_its_saved_values_still_add_up(tmp_path):
+    declared = {"crud": {"steps": [LOGIN, CREATE], "cleanup": [CLEANUP]}}
+    load_environment(write(tmp_path, declared, flows=[]), "staging", environ={})  # nothing to export
+
+    late = {"crud": {"steps": [{**CREATE, "path": "/v1/${token}"}, LOGIN]}}
+    with pytest.raises(ConfigError, match=r"steps\[0\]\.path: \$\{token\} is saved only by a later step"):
+        load_environment(write(tmp_path, late, flows=[]), "staging", environ={})
+
+
+def test_a_declared_flow_named_like_a_built_in_one_is_refused_with_the_fix(tmp_path):
+    declared = {"login": {"steps": [{"name": "home", "path": "/"}]}}
+
+    with pytest.raises(ConfigError, match=r"declared_flows\.login: a flow written in Python has this name .*rename"):
+        load_environment(write(tmp_path, declared, flows=["login"]), "staging", environ={})
