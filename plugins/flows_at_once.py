@@ -25,7 +25,6 @@ from deploycheck_plugins.flows import (
     FlowContext,
     LogIn,
     _is_flow_test,
-    _Locked,
     flow_name,
     is_mutating,
     prerun_key,
@@ -153,7 +152,7 @@ def _signals_to_the_main_thread() -> None:
 
 
 def _run_one(config: pytest.Config, item: pytest.Function) -> PreRun:
-    redact = _Locked(config.stash[redactor_key])
+    redact = config.stash[redactor_key]
     findings: list[dict[str, Any]] = []
 
     def record(finding: Finding) -> Finding:
