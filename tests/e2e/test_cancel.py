@@ -124,7 +124,12 @@ def stuck_flow(start_demo, tmp_path, monkeypatch):
     running = start_demo("api-gateway", faults={"api-gateway": ["report_slow"]})
     services = {"api-gateway": {"url": running.urls["api-gateway"], "flows": ["stuck"]}}
     environments = write_environment(
-        tmp_path / "environments", "staging", services, allow_mutating_flows=True, declared_flows={"stuck": STUCK}
+        tmp_path / "environments",
+        "staging",
+        services,
+        allow_mutating_flows=True,
+        requires_approval=False,
+        declared_flows={"stuck": STUCK},
     )
     return running, environments
 
