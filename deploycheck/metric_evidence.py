@@ -168,6 +168,10 @@ class MetricSession:
         await self._stack.aclose()
 
     async def fetch(self, request: Any) -> Evidence:
+        gather = getattr(request, "gather", None)
+        if gather is not None:  # a request that asks Prometheus itself (alert_selectors.AlertSelectorsRequest)
+            evidence: Evidence = await gather(self._prometheus)
+            return evidence
         if isinstance(request, PromAlertsRequest):
             return await self._prometheus.fetch(request)
         if isinstance(request, AlertsAt):

@@ -178,6 +178,79 @@ def test_from_prometheus_errors_fail_the_rate_and_the_alert_the_healthy_service_
     assert "HighErrorRate" in findings["alerts.no_critical_firing"]["message"]
 
 
+# Most rule sets aggregate away the `service` label: this alert carries `job` (and its severity), nothing else.
+JOB_RULES = """
+groups:
+  - name: deploycheck-tests
+    rules:
+      - alert: HighErrorRate
+        expr: >
+          sum by (job) (rate(http_requests_total{status=~"5.."}[10s]))
+          / sum by (job) (rate(http_requests_total[10s])) > 0.05
+        for: 0s
+        labels: {severity: critical}
+"""
+
+
+def test_an_alert_selector_no_alert_can_match_is_inconclusive_not_a_pass(
+    start_demo, prometheus_factory, run_suite, tmp_path, workers
+):
+    running = start_demo("api-gateway", "orders", faults={"orders": ["errors"]}, traffic_rps=40)
+    prometheus = prometheus_factory(running.urls, rules=JOB_RULES)
+    prometheus.wait_for('ALERTS{alertstate="firing",job="orders"}', timeout_s=60)
+    environments = prometheus_environment(tmp_path, running.urls, prometheus.url)  # default: service="<name>"
+    run = run_suite(environments, "--env", "staging", "-k", "alerts", workers=workers)
+
+    assert run.ret == 6, run.stdout
+    assert run.not_passed() == {
+        ("api-gateway", "alerts.no_critical_firing"): "inconclusive",
+        ("orders", "alerts.no_critical_firing"): "inconclusive",
+    }
+    finding = next(f for f in run.verdict["services"]["orders"]["findings"] if f["check"].startswith("alerts."))
+    message = finding["message"]
+    assert message.startswith('the selector service="orders" matches no alert: none of the 1 alerting rules'), message
+    assert f"Prometheus at {prometheus.url}" in message and "alertname, job, severity" in message
+    assert "1 alert of severity critical fire outside it: HighErrorRate" in message
+    assert finding["source"]["selector"] == 'service="orders"' and finding["observed"][0]["name"] == "HighErrorRate"
+
+
+def test_an_alert_selector_on_a_label_the_alerts_carry_fails_on_a_critical_alert(
+    start_demo, prometheus_factory, alertmanager_factory, run_suite, tmp_path, workers
+):
+    running = start_demo("api-gateway", "orders", faults={"orders": ["errors"]}, traffic_rps=40)
+    alertmanager = alertmanager_factory()
+    prometheus = prometheus_factory(running.urls, rules=JOB_RULES, alertmanager=alertmanager.url)
+    prometheus.wait_for('ALERTS{alertstate="firing",job="orders"}', timeout_s=60)
+    deadline = time.monotonic() + 30
+    while not any(alert["labels"].get("job") == "orders" for alert in alertmanager.alerts()):
+        assert time.monotonic() < deadline, "the alert never reached Alertmanager"
+        time.sleep(0.2)
+    services = {
+        name: {"url": url, **FROM_PROMETHEUS, "alerts": {"selector": f'job="{name}"'}}
+        for name, url in running.urls.items()
+    }
+    environments = write_environment(
+        tmp_path / "environments", "staging", services,
+        prometheus={"url": prometheus.url, "timeout": "5s"}, alertmanager={"url": alertmanager.url, "timeout": "5s"},
+    )  # fmt: skip
+    run = run_suite(environments, "--env", "staging", "-k", "alerts", workers=workers)
+
+    assert run.ret == 1, run.stdout
+    assert run.outcomes() == {
+        ("api-gateway", "alerts.no_critical_firing"): "passed",
+        ("orders", "alerts.no_critical_firing"): "failed",
+    }
+    findings = {s: b["findings"][0] for s, b in run.verdict["services"].items()}
+    # With both configured, the alerts are Alertmanager's, and the finding says so.
+    failed = findings["orders"]
+    assert failed["message"].startswith(f"1 alert of severity critical firing in Alertmanager at {alertmanager.url}")
+    assert failed["source"]["kind"] == "alertmanager" and failed["source"]["url"].endswith("/api/v2/alerts")
+    passed = findings["api-gateway"]
+    where = f"in Alertmanager at {alertmanager.url}"
+    assert passed["message"] == f'no alert of severity critical firing {where} for job="api-gateway"'
+    assert "series carry its labels" in passed["source"]["selector_check"]
+
+
 def test_a_prometheus_that_is_down_makes_the_metric_checks_inconclusive(
     start_demo, prometheus_factory, run_suite, tmp_path
 ):
