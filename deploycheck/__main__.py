@@ -79,6 +79,10 @@ def validate_files(directory: Path, names: Sequence[str]) -> int:
             print(error, file=sys.stderr)
             continue
         print(f"{environment.source}: ok ({len(environment.services)} services: {', '.join(environment.services)})")
+        from deploycheck.alert_selectors import offline_warnings  # loads the metric probes: only when validating
+
+        for warning in offline_warnings(environment):
+            print(f"{environment.source}: warning: {warning}", file=sys.stderr)
     return USAGE_ERROR if failed else 0
 
 

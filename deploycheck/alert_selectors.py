@@ -23,11 +23,10 @@ from deploycheck.config import Environment, Service
 from deploycheck.config_sections import Alerts
 from deploycheck.evidence import GatherSettings, Probe, register
 from deploycheck.exposition import ExpositionError, Matcher, parse_matchers
-from deploycheck.metric_evidence import _BATCHABLE, BATCH_LABEL, _access
+from deploycheck.metric_evidence import _BATCHABLE, BATCH_LABEL, SERIES_SINCE_S, _access
 from deploycheck.probes.base import Evidence
 from deploycheck.probes.prometheus import AlertRule, PromAlertsRequest, PromApiGet, PrometheusSession
 
-SERIES_SINCE_S = 3600.0  # a selector's series are looked for in the last hour
 ALERT_ONLY_LABELS = frozenset({"alertname", "alertstate"})  # never on a scraped series
 SHOWN = 6  # label names or rule names quoted in a message
 
@@ -175,6 +174,19 @@ def _series_matchers(matchers: Sequence[Matcher]) -> list[Matcher]:
 def _selector_text(matchers: Sequence[Matcher]) -> str:
     escaped = (m.value.replace("\\", "\\\\").replace('"', '\\"') for m in matchers)
     return "{" + ",".join(f'{m.label}{m.operator}"{value}"' for m, value in zip(matchers, escaped, strict=True)) + "}"
+
+
+def offline_warnings(environment: Environment) -> list[str]:
+    """What `validate` can tell without asking anything: services whose alert selector is the implicit default."""
+    if environment.alertmanager is None and environment.prometheus is None:
+        return []  # the alert check does not apply
+    return [
+        f'services.{name}.alerts.selector is not set: alerts are matched by service="{name}", a label most rule '
+        f"sets do not keep, and the check is inconclusive while no alert can carry it; give a label your alerts "
+        f"carry, e.g. alerts: {{selector: 'job=\"{name}\"'}}"
+        for name, service in environment.services.items()
+        if service.alerts is None or service.alerts.selector is None
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -251,6 +251,78 @@ def test_an_alert_selector_on_a_label_the_alerts_carry_fails_on_a_critical_alert
     assert "series carry its labels" in passed["source"]["selector_check"]
 
 
+def test_judged_sooner_than_two_scrapes_after_the_deploy_is_too_early_and_says_when(
+    start_demo, prometheus_factory, run_suite, tmp_path, workers
+):
+    running = start_demo("api-gateway", "orders", traffic_rps=20)
+    prometheus = prometheus_factory(running.urls, scrape_interval="5s")
+    prometheus.wait_for('http_requests_total{service="orders"}', timeout_s=30)
+    environments = prometheus_environment(tmp_path, running.urls, prometheus.url)
+    run = run_suite(environments, "--env", "staging", "--deployed-at", "3s", "-k", "p95 or rate", workers=workers)
+
+    assert run.ret == 6, run.stdout
+    assert set(run.not_passed().values()) == {"inconclusive"} and len(run.not_passed()) == 4
+    for service in ("api-gateway", "orders"):
+        for finding in run.verdict["services"][service]["findings"]:
+            if finding["outcome"] == "skipped":  # the baseline checks: no baseline configured
+                continue
+            assert "too early: 3." in finding["message"], finding["message"]
+            assert "s since the deploy, Prometheus scrapes every 5 s; judge after 20" in finding["message"]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        (
+            {"selector": 'service="nowhere"'},
+            'the selector {service="nowhere"} matches no series in Prometheus at {url}',
+        ),
+        (
+            {"requests_counter": "absent_requests_total"},
+            'no absent_requests_total series match {service="orders"} over 10s ending',
+        ),
+    ],
+    ids=["selector", "metric"],
+)
+def test_a_selector_that_matches_nothing_is_said_apart_from_no_traffic(
+    start_demo, prometheus_factory, run_suite, tmp_path, metrics, message
+):
+    running = start_demo("orders", traffic_rps=20)
+    prometheus = prometheus_factory(running.urls)
+    prometheus.wait_for('sum(increase(http_requests_total{service="orders"}[10s])) > 0', timeout_s=30)
+    environments = prometheus_environment(
+        tmp_path, running.urls, prometheus.url, metrics={"window": "10s", **metrics}, resources={"max_cpu": 2}
+    )
+    run = run_suite(environments, "--env", "staging", "-k", "rate or cpu")
+
+    assert run.ret == 6, run.stdout
+    findings = {f["check"]: f for f in run.verdict["services"]["orders"]["findings"]}
+    assert findings["errors.rate"]["outcome"] == "inconclusive"
+    assert message.replace("{url}", prometheus.url) in findings["errors.rate"]["message"]
+    if "selector" in metrics:  # the CPU figure reads the same selector, and says the same
+        assert findings["resources.cpu"]["outcome"] == "inconclusive"
+        assert message.replace("{url}", prometheus.url) in findings["resources.cpu"]["message"]
+    else:
+        assert "(the selector matches series of " in findings["errors.rate"]["message"]
+        assert findings["resources.cpu"]["outcome"] == "passed"
+
+
+def test_a_service_prometheus_does_not_scrape_is_named_among_those_asked_together(
+    start_demo, prometheus_factory, run_suite, tmp_path
+):
+    running = start_demo("api-gateway", "orders", traffic_rps=20)
+    prometheus = prometheus_factory({"api-gateway": running.urls["api-gateway"]})  # orders is not scraped
+    prometheus.wait_for('sum(increase(http_requests_total{service="api-gateway"}[10s])) > 0', timeout_s=30)
+    environments = prometheus_environment(tmp_path, running.urls, prometheus.url)
+    run = run_suite(environments, "--env", "staging", "-k", "rate")
+
+    finding = next(f for f in run.verdict["services"]["orders"]["findings"] if f["check"] == "errors.rate")
+    assert finding["outcome"] == "inconclusive"
+    assert (
+        f'the selector {{service="orders"}} matches no series in Prometheus at {prometheus.url}' in finding["message"]
+    )
+
+
 def test_a_prometheus_that_is_down_makes_the_metric_checks_inconclusive(
     start_demo, prometheus_factory, run_suite, tmp_path
 ):
