@@ -323,6 +323,24 @@ def test_a_service_prometheus_does_not_scrape_is_named_among_those_asked_togethe
     )
 
 
+def test_the_resource_series_and_their_selector_are_configurable(start_demo, prometheus_factory, run_suite, tmp_path):
+    # As one points them at cAdvisor's container series: other metric names, and a selector of their own. Here the
+    # "CPU seconds" counter is the demo's request counter: about 20 a second, far over half a core.
+    running = start_demo("orders", traffic_rps=20)
+    prometheus = prometheus_factory(running.urls)
+    prometheus.wait_for('max(rate(http_requests_total{job="orders"}[5s])) > 1', timeout_s=30)
+    resources = {"max_memory": "4Gi", "max_cpu": 0.5, "cpu_metric": "http_requests_total", "selector": 'job="orders"'}
+    environments = prometheus_environment(tmp_path, running.urls, prometheus.url, resources=resources)
+    run = run_suite(environments, "--env", "staging", "-k", "resources")
+
+    assert run.ret == 1, run.stdout
+    findings = {f["check"]: f for f in run.verdict["services"]["orders"]["findings"]}
+    assert findings["resources.cpu"]["outcome"] == "failed" and findings["resources.memory"]["outcome"] == "passed"
+    queries = findings["resources.cpu"]["source"]["queries"]
+    assert queries["cpu"]["query"] == 'max(rate(http_requests_total{job="orders"}[10s]))'
+    assert queries["memory"]["query"] == 'max(process_resident_memory_bytes{job="orders"})'
+
+
 def test_a_prometheus_that_is_down_makes_the_metric_checks_inconclusive(
     start_demo, prometheus_factory, run_suite, tmp_path
 ):
