@@ -1,9 +1,11 @@
 """Prometheus evidence: instant PromQL queries and the alerts that fire, through prometheus-api-client.
 
-`PrometheusSession.fetch` turns a `PromQuery` or a `PromAlertsRequest` into `Evidence` and never raises (except on
-cancellation). The value of a query is a tuple of `PromSample` (empty when nothing matched: that is data, not an
-error; a scalar is one sample without labels; NaN and ±Inf stay floats); the value of an alerts request is a tuple
-of `FiringAlert`, only those firing (Prometheus) or active (Alertmanager: neither silenced nor inhibited).
+`PrometheusSession.fetch` turns a `PromQuery`, a `PromAlertsRequest` or a `PromApiGet` into `Evidence` and never
+raises (except on cancellation). The value of a query is a tuple of `PromSample` (empty when nothing matched: that
+is data, not an error; a scalar is one sample without labels; NaN and ±Inf stay floats); the value of an alerts
+request is a tuple of `FiringAlert`, only those firing (Prometheus) or active (Alertmanager: neither silenced nor
+inhibited; with `every`, all it holds); of a `PromApiGet`, a tuple of `AlertRule` (rules), `Target` (targets) or
+label values (strings).
 
 Whatever goes wrong is one line, `Prometheus at <url>: <what>`, with any password in the URL masked:
 

@@ -99,3 +99,20 @@ def test_too_early_says_when_to_judge_and_a_short_window_says_how_long():
 )
 def test_nothing_matched_tells_a_selector_that_matches_nothing_from_a_missing_metric(names, said):
     assert nothing_matched('job="x"', names, "http_requests_total", "http://p", "5m") == said
+
+
+def test_validate_warns_about_an_alert_selector_left_to_the_default(tmp_path, capsys):
+    from deploycheck.__main__ import validate_files
+
+    (tmp_path / "staging.yaml").write_text(
+        "environment: staging\n"
+        "prometheus: {url: 'http://prometheus:9090'}\n"
+        "services:\n"
+        "  orders: {url: 'http://orders'}\n"
+        "  payments: {url: 'http://payments', alerts: {selector: 'job=\"payments\"'}}\n"
+    )
+    assert validate_files(tmp_path, ["staging"]) == 0  # a warning, not an error
+    err = capsys.readouterr().err
+    assert "services.orders.alerts.selector is not set" in err
+    assert "e.g. alerts: {selector: 'job=\"orders\"'}" in err
+    assert "payments" not in err
