@@ -154,7 +154,7 @@ def _deferred(matchers: Sequence[Matcher], rule: AlertRule) -> list[Matcher] | N
         elif rule.alerts and all(matcher.label not in labels for labels in rule.alerts):
             if not matcher.matches({}):  # its expression drops the label, and the matcher needs one
                 return None
-        else:
+        elif not matcher.matches({}):  # one that accepts a missing label needs nothing of the series
             deferred.append(matcher)
     return deferred
 

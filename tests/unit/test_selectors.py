@@ -60,6 +60,7 @@ def test_no_alerting_rule_means_nothing_can_fire():
 
 def test_a_matcher_that_accepts_a_missing_label_does_not_need_it():
     assert reach('service!="payments"', [BY_JOB]).matches is True
+    assert reach('job=~".*"', [QUIET]).matches is True  # nothing to ask of the series
 
 
 FIVE = Target({"job": "orders", "service": "orders"}, 5.0)
