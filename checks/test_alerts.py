@@ -22,7 +22,7 @@ def test_no_critical_firing(target, firing_alerts, alert_selectors, verify):
     ]
     mine = [alert for alert in firing if matchers is not None and all(m.matches(alert.labels) for m in matchers)]
     reach = (alert_selectors.value or {}).get(target.name)
-    source = {**firing_alerts.source, "selector": selector}
+    source = {**firing_alerts.source, "selector": selector, "selector_asked": list(reach.asked) if reach else []}
     verify(
         judge_metrics.alerts(
             mine if firing_alerts.value is not None else None, firing_alerts.error, settings.severities,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from deploycheck.config import Environment, Service
@@ -43,6 +43,7 @@ class Reach:
 
     matches: bool | None
     how: str  # why, in words: quoted in the finding's message or source
+    asked: tuple[dict[str, Any], ...] = ()  # the requests behind it, as evidence
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,10 @@ class AlertSelectorsRequest:
         answered = dict(zip(map(id, distinct), await asyncio.gather(*map(prometheus.fetch, distinct)), strict=True))
         rules, held = answered.get(id(self.rules)), answered.get(id(self.held))
         reaches = {
-            service: self._reach(service, selector, rules, held, answered.get(id(self.series.get(service))))
+            service: replace(
+                self._reach(service, selector, rules, held, answered.get(id(self.series.get(service)))),
+                asked=tuple(r.describe() for r in (self.rules, self.series.get(service), self.held) if r is not None),
+            )
             for service, selector in self.selectors.items()
         }
         sources = {"selectors": dict(self.selectors), "rules": self.rules.describe() if self.rules else None}

@@ -56,7 +56,8 @@ def nothing_matched(selector: str, names: Sequence[str] | None, metric: str, pro
     """The selector matches no series at all (`names` empty), or series of other metrics than `metric` (named, when
     known)."""
     if names is not None and not names:
-        return f"the selector {{{selector}}} matches no series in Prometheus at {prometheus} (in the last hour)"
+        hour = "in the hour before the window ends"
+        return f"the selector {{{selector}}} matches no series in Prometheus at {prometheus} ({hour})"
     others = ""
     if names:
         shown = ", ".join(sorted(names)[:SHOWN]) + (", ..." if len(names) > SHOWN else "")

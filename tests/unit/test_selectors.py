@@ -89,7 +89,7 @@ def test_too_early_says_when_to_judge_and_a_short_window_says_how_long():
 @pytest.mark.parametrize(
     ("names", "said"),
     [
-        ([], 'the selector {job="x"} matches no series in Prometheus at http://p (in the last hour)'),
+        ([], 'the selector {job="x"} matches no series in Prometheus at http://p (in the hour before the window ends)'),
         (
             ["up", "process_cpu_seconds_total"],
             'no http_requests_total series match {job="x"} over 5m in Prometheus at '
