@@ -296,9 +296,9 @@ def alerts(
         firing_outside = ""
         if outside:
             names = ", ".join(sorted({_clean(alert.name, LABEL_CHARS) for alert in outside}))
-            firing_outside = (
-                f"; meanwhile {_plural(len(outside), 'alert')} of severity {wanted} fire outside it: {names}"
-            )
+            fire = "fires" if len(outside) == 1 else "fire"
+            firing_outside = f"; meanwhile {_plural(len(outside), 'alert')} of severity {wanted} {fire} outside it: "
+            firing_outside += names
         fix = ' (set `alerts.selector` to labels your alerts carry, e.g. job="...")' if matches is False else ""
         message = cut(f"{one_line(how)}{fix}{firing_outside}", MESSAGE_CHARS)
         observed = [_alert_record(alert) for alert in outside]

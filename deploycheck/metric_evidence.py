@@ -474,7 +474,7 @@ def _duration(seconds: float) -> str:
         return f"{seconds / 3600:g}h"
     if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"
+    return f"{round(seconds, 1):g}s"  # a window since the deploy: to a tenth of a second
 
 
 def scrape_request(service: Service) -> ScrapeRequest:

@@ -210,7 +210,7 @@ def test_an_alert_selector_no_alert_can_match_is_inconclusive_not_a_pass(
     message = finding["message"]
     assert message.startswith('the selector service="orders" matches no alert: none of the 1 alerting rules'), message
     assert f"Prometheus at {prometheus.url}" in message and "alertname, job, severity" in message
-    assert "1 alert of severity critical fire outside it: HighErrorRate" in message
+    assert "1 alert of severity critical fires outside it: HighErrorRate" in message
     assert finding["source"]["selector"] == 'service="orders"' and finding["observed"][0]["name"] == "HighErrorRate"
     asked = {request["url"].removeprefix(prometheus.url) for request in finding["source"]["selector_asked"]}
     assert asked == {"/api/v1/rules", "/api/v1/label/service/values"}  # the evidence behind "matches no alert"

@@ -465,3 +465,22 @@ def test_no_traffic_rule_passes_without_finite_evidence(figures):
     ]
     assert [finding.outcome for finding in findings] == [Outcome.INCONCLUSIVE] * len(findings)
     assert all(finding.message and "\n" not in finding.message for finding in findings)
+
+
+def test_a_selector_no_alert_can_match_is_inconclusive_and_names_the_critical_alerts_outside_it():
+    how = 'the selector service="api" matches no alert: none of the 1 alerting rules gives an alert its labels'
+    outside = Alert("HighErrorRate", {"alertname": "HighErrorRate", "job": "api"}, "critical", None)
+    finding = judge_metrics.alerts([], None, ["critical"], [], ALERT_SOURCE, selector_reach=(False, how),
+                                   unmatched=[outside, WATCHDOG])  # fmt: skip
+    assert finding.outcome is Outcome.INCONCLUSIVE  # nothing matched, and nothing could: not a pass
+    assert finding.message == (
+        f'{how} (set `alerts.selector` to labels your alerts carry, e.g. job="..."); meanwhile 1 alert of severity '
+        "critical fires outside it: HighErrorRate"
+    )
+    assert finding.observed[0]["name"] == "HighErrorRate" and finding.source["selector_check"] == how
+    unknown = judge_metrics.alerts([], None, ["critical"], [], ALERT_SOURCE, selector_reach=(None, "could not ask"))
+    assert (unknown.outcome, unknown.message) == (Outcome.INCONCLUSIVE, "could not ask")
+    # A deciding alert the selector matched fails, whatever else is known about the selector.
+    assert judge_metrics.alerts([HIGH_ERRORS], None, ["critical"], [], {}, selector_reach=(None, "?")).outcome is (
+        Outcome.FAILED
+    )
