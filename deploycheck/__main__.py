@@ -21,6 +21,7 @@ from deploycheck.config_reference import reference
 from deploycheck.config_schema import schema_text
 from deploycheck.merge import merge_files
 from deploycheck.scaffold import scaffold
+from deploycheck.selector_warnings import selector_warnings
 from deploycheck.server import add_serve_arguments, serve_forever
 
 USAGE_ERROR = 4  # as pytest's exit status for a bad configuration, so pipelines read both the same way
@@ -79,9 +80,7 @@ def validate_files(directory: Path, names: Sequence[str]) -> int:
             print(error, file=sys.stderr)
             continue
         print(f"{environment.source}: ok ({len(environment.services)} services: {', '.join(environment.services)})")
-        from deploycheck.alert_selectors import offline_warnings  # loads the metric probes: only when validating
-
-        for warning in offline_warnings(environment):
+        for warning in selector_warnings(environment):
             print(f"{environment.source}: warning: {warning}", file=sys.stderr)
     return USAGE_ERROR if failed else 0
 

@@ -180,19 +180,6 @@ def _selector_text(matchers: Sequence[Matcher]) -> str:
     return "{" + ",".join(f'{m.label}{m.operator}"{value}"' for m, value in zip(matchers, escaped, strict=True)) + "}"
 
 
-def offline_warnings(environment: Environment) -> list[str]:
-    """What `validate` can tell without asking anything: services whose alert selector is the implicit default."""
-    if environment.alertmanager is None and environment.prometheus is None:
-        return []  # the alert check does not apply
-    return [
-        f'services.{name}.alerts.selector is not set: alerts are matched by service="{name}", a label most rule '
-        f"sets do not keep, and the check is inconclusive while no alert can carry it; give a label your alerts "
-        f"carry, e.g. alerts: {{selector: 'job=\"{name}\"'}}"
-        for name, service in environment.services.items()
-        if service.alerts is None or service.alerts.selector is None
-    ]
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Planning
 

@@ -111,9 +111,14 @@ def test_validate_warns_about_an_alert_selector_left_to_the_default(tmp_path, ca
         "services:\n"
         "  orders: {url: 'http://orders'}\n"
         "  payments: {url: 'http://payments', alerts: {selector: 'job=\"payments\"'}}\n"
+        "  cache:\n"
+        "    url: 'http://cache'\n"
+        "    alerts: {selector: 'job=\"cache\"'}\n"
+        "    resources: {max_memory: 1Gi, memory_metric: container_memory_working_set_bytes}\n"
     )
     assert validate_files(tmp_path, ["staging"]) == 0  # a warning, not an error
     err = capsys.readouterr().err
     assert "services.orders.alerts.selector is not set" in err
     assert "e.g. alerts: {selector: 'job=\"orders\"'}" in err
     assert "payments" not in err
+    assert "services.cache.resources reads cAdvisor's container series" in err and "give resources.selector" in err
