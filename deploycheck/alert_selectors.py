@@ -25,6 +25,7 @@ from deploycheck.evidence import GatherSettings, Probe, register
 from deploycheck.exposition import ExpositionError, Matcher, parse_matchers
 from deploycheck.metric_evidence import _BATCHABLE, BATCH_LABEL, SERIES_SINCE_S, _access
 from deploycheck.probes.base import Evidence
+from deploycheck.probes.http import mask_url_password
 from deploycheck.probes.prometheus import AlertRule, PromAlertsRequest, PromApiGet, PrometheusSession
 
 ALERT_ONLY_LABELS = frozenset({"alertname", "alertstate"})  # never on a scraped series
@@ -191,42 +192,42 @@ def plan_alert_selectors(
     if environment.alertmanager is None and environment.prometheus is None:
         return None
     selectors = {name: selector_of(one) for name, one in environment.services.items()}
-    api = environment.prometheus
+    api, am = environment.prometheus, environment.alertmanager
     held = None
-    if environment.alertmanager is not None:
-        token, basic, tls = _access(environment.alertmanager)
-        am = environment.alertmanager
+    if am is not None:
+        token, basic, tls = _access(am)
         held = PromAlertsRequest(am.url, am.timeout, dict(am.headers), token, basic, tls, alertmanager=True, every=True)
     if api is None:
-        return AlertSelectorsRequest(selectors, None, held=held, timeout_s=environment.alertmanager.timeout)  # type: ignore[union-attr]
+        assert am is not None
+        return AlertSelectorsRequest(selectors, None, held=held, timeout_s=am.timeout)
     token, basic, tls = _access(api)
+    asked: dict[tuple[str, str], PromApiGet] = {}  # (label, match) -> the one request that asks it
 
     def get(api_name: str, label: str = "__name__", match: str = "") -> PromApiGet:
-        start, end = settings.now - SERIES_SINCE_S, settings.now
-        return PromApiGet(
-            api.url, api_name, api.timeout, dict(api.headers), token, basic, tls, label, match, start, end
-        )
+        if (label, match) not in asked:
+            start, end = settings.now - SERIES_SINCE_S, settings.now
+            asked[(label, match)] = PromApiGet(
+                api.url, api_name, api.timeout, dict(api.headers), token, basic, tls, label, match, start, end
+            )
+        return asked[(label, match)]
 
     defaults = sorted(
         name for name, one in environment.services.items()
         if (one.alerts is None or one.alerts.selector is None) and _BATCHABLE.fullmatch(name)
     )  # fmt: skip
-    series: dict[str, PromApiGet] = {}
-    if defaults:
-        together = get("label_values", BATCH_LABEL, "{" + f'{BATCH_LABEL}=~"{"|".join(defaults)}"' + "}")
-        series.update(dict.fromkeys(defaults, together))
+    series = dict.fromkeys(defaults, get("label_values", BATCH_LABEL, f'{{{BATCH_LABEL}=~"{"|".join(defaults)}"}}'))
     for name, selector in selectors.items():
         if name in series:
             continue
         try:
-            asked = _series_matchers(parse_matchers(selector))
+            matchers = _series_matchers(parse_matchers(selector))
         except ExpositionError:
             continue  # said by the check, with the selector
-        if any(not matcher.matches({}) for matcher in asked):  # PromQL needs one matcher that wants a value
-            series[name] = get("label_values", match=_selector_text(asked))
-    mask = get("rules").describe()["url"].removesuffix("/api/v1/rules")
-    timeout = max(api.timeout, environment.alertmanager.timeout if environment.alertmanager else 0.0)
-    return AlertSelectorsRequest(selectors, mask, get("rules"), series, held, timeout)
+        if any(not matcher.matches({}) for matcher in matchers):  # PromQL needs one matcher that wants a value
+            series[name] = get("label_values", match=_selector_text(matchers))
+    rules = PromApiGet(api.url, "rules", api.timeout, dict(api.headers), token, basic, tls)
+    timeout = max(api.timeout, am.timeout if am is not None else 0.0)
+    return AlertSelectorsRequest(selectors, mask_url_password(api.url), rules, series, held, timeout)
 
 
 register(Probe("alert_selectors", "metrics", "prometheus", plan_alert_selectors, scope="environment"))
