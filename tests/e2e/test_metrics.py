@@ -253,6 +253,32 @@ def test_an_alert_selector_on_a_label_the_alerts_carry_fails_on_a_critical_alert
     assert "series carry its labels" in passed["source"]["selector_check"]
 
 
+def test_with_alertmanager_alone_a_selector_only_an_alert_it_holds_vouches_for_is_judged(
+    start_demo, prometheus_factory, alertmanager_factory, run_suite, tmp_path
+):
+    running = start_demo("api-gateway", "orders", faults={"orders": ["errors"]}, traffic_rps=40)
+    alertmanager = alertmanager_factory()
+    prometheus_factory(running.urls, rules=JOB_RULES, alertmanager=alertmanager.url)  # not known to the suite
+    deadline = time.monotonic() + 60
+    while not any(alert["labels"].get("job") == "orders" for alert in alertmanager.alerts()):
+        assert time.monotonic() < deadline, "the alert never reached Alertmanager"
+        time.sleep(0.2)
+    services = {name: {"url": url, "alerts": {"selector": f'job="{name}"'}} for name, url in running.urls.items()}
+    environments = write_environment(
+        tmp_path / "environments", "staging", services, alertmanager={"url": alertmanager.url, "timeout": "5s"}
+    )
+    run = run_suite(environments, "--env", "staging", "-k", "alerts")
+
+    assert run.ret == 1, run.stdout
+    assert run.outcomes() == {
+        ("orders", "alerts.no_critical_firing"): "failed",  # the alert it holds matches the selector
+        ("api-gateway", "alerts.no_critical_firing"): "inconclusive",  # nothing can say its selector matches anything
+    }
+    finding = run.verdict["services"]["api-gateway"]["findings"][0]
+    assert finding["message"].startswith("without `prometheus:` the suite cannot read the alerting rules to check the "
+                                         'selector job="api-gateway"')  # fmt: skip
+
+
 def test_judged_sooner_than_two_scrapes_after_the_deploy_is_too_early_and_says_when(
     start_demo, prometheus_factory, run_suite, tmp_path, workers
 ):
