@@ -18,4 +18,5 @@ def within(target, usage, kind, limit_key, observed, unit):
     limit = getattr(target.require("resources"), limit_key)
     if limit is None:
         pytest.skip(f"{target.id}: no `resources.{limit_key}` configured")
-    return judge_metrics.resource(kind, observed, limit, unit, usage.value.source, usage.value.problem)
+    problem = usage.value.problem or usage.value.missing.get(kind)  # why this figure is missing, when it is
+    return judge_metrics.resource(kind, observed, limit, unit, usage.value.source, problem)

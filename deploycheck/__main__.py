@@ -23,6 +23,7 @@ from deploycheck.config_schema import SCHEMA_NAME, modeline, schema_text, write_
 from deploycheck.flows import check as flow_check
 from deploycheck.merge import merge_files
 from deploycheck.scaffold import scaffold
+from deploycheck.selector_warnings import selector_warnings
 from deploycheck.server import add_serve_arguments, serve_forever
 
 DEFAULT_FLOW_FOLDERS = ("checks", "smoke")  # the test paths `init` writes
@@ -105,6 +106,8 @@ def validate_files(directory: Path, names: Sequence[str], flows_in: Sequence[Pat
             print(error, file=sys.stderr)
             continue
         print(f"{environment.source}: ok ({len(environment.services)} services: {', '.join(environment.services)})")
+        for warning in selector_warnings(environment):
+            print(f"{environment.source}: warning: {warning}", file=sys.stderr)
     return USAGE_ERROR if failed else 0
 
 

@@ -25,6 +25,7 @@ from deploycheck.config_types import (
     HeaderValue,
     HttpUrl,
     KubernetesName,
+    LabelMatchers,
     LabelName,
     MemoryBytes,
     MetricName,
@@ -145,7 +146,7 @@ class Metrics(Section):
         "(the suite times `sample_requests` requests to `sample_path` itself), or `auto`: Prometheus when the "
         "environment configures it, else a scrape",
     )
-    selector: Text | None = Field(
+    selector: LabelMatchers | None = Field(
         default=None,
         description="label matchers of the service's series (default: `service=\"<the service's name>\"`)",
         examples=['service="api-gateway"'],
@@ -218,8 +219,11 @@ class Baseline(Section):
 class Alerts(Section):
     """Which firing alerts fail the service."""
 
-    selector: Text | None = Field(
-        default=None, description="label matchers of the service's alerts", examples=["app=api"]
+    selector: LabelMatchers | None = Field(
+        default=None,
+        description="label matchers of the service's alerts (default: `service=\"<the service's name>\"`, which "
+        "most rule sets do not keep: give a label your alerts carry, e.g. `job`)",
+        examples=['job="api-gateway"'],
     )
     severities: tuple[Text, ...] = Field(
         default=("critical",), description="alert severities that decide", examples=[["page"]]
@@ -233,6 +237,21 @@ class Resources(Section):
     max_cpu: CpuCores | None = Field(default=None, description="CPU cores per container", examples=["500m"])
     max_memory: MemoryBytes | None = Field(default=None, description="memory per container", examples=["512Mi"])
     max_restarts: Count | None = Field(default=None, description="container restarts since the rollout", examples=[0])
+    cpu_metric: MetricName = Field(
+        default="process_cpu_seconds_total",
+        description="counter of CPU seconds, one series per process or container (cAdvisor: "
+        "`container_cpu_usage_seconds_total`)",
+    )
+    memory_metric: MetricName = Field(
+        default="process_resident_memory_bytes",
+        description="gauge of memory in bytes, one series per process or container (cAdvisor: "
+        "`container_memory_working_set_bytes`)",
+    )
+    selector: LabelMatchers | None = Field(
+        default=None,
+        description="label matchers of those series (default: `metrics.selector`)",
+        examples=['namespace="prod", pod=~"api-gateway-.*", container="api-gateway"'],
+    )
 
     @model_validator(mode="after")
     def _some_limit(self) -> Self:

@@ -147,6 +147,12 @@ HeaderName = Annotated[
 ]
 MetricName = Annotated[str, Matching(r"[a-zA-Z_:][a-zA-Z0-9_:]*", "a Prometheus metric name"), Kind("metric name")]
 LabelName = Annotated[str, Matching(r"[a-zA-Z_][a-zA-Z0-9_]*", "a Prometheus label name"), Kind("label name")]
+_MATCHER = r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
+LabelMatchers = Annotated[
+    str,
+    Matching(rf"\s*\{{?{_MATCHER}(?:,{_MATCHER})*,?\s*\}}?\s*", 'PromQL label matchers, e.g. job="api", env!="dev"'),
+    Kind("label matchers"),
+]
 
 
 def _header_value(value: str) -> str:

@@ -266,29 +266,55 @@ def alerts(
     ignore: Sequence[str],
     source: dict[str, Any],
     *,
+    selector_reach: tuple[bool | None, str],
     elapsed_ms: float | None = None,
+    unmatched: Sequence[Alert] = (),
 ) -> Finding:
     """`alerts.no_critical_firing`: no alert of a deciding severity (compared without case) fires, except those named
-    in `ignore`. Alerts that could not be read are inconclusive, never a pass."""
+    in `ignore`. Alerts that could not be read are inconclusive, never a pass; so is a selector that cannot be shown
+    to match any alert (`selector_reach`: matches True / unknown None / cannot False, and why), which names the
+    deciding alerts firing outside it (`unmatched`)."""
     limit = {"severities": list(severities), "ignore": list(ignore)}
     wanted = " or ".join(severities) or "(none)"
+    where = _alert_source(source)
     common: dict[str, Any] = {"limit": limit, "source": source, "duration_ms": elapsed_ms}
     if problem is not None or firing is None:
         why = one_line(problem) if problem is not None else "no answer"
-        return Finding(Outcome.INCONCLUSIVE, f"firing alerts could not be read: {why}", **common)
+        return Finding(Outcome.INCONCLUSIVE, f"firing alerts could not be read{where}: {why}", **common)
     decides = _decides(severities, ignore)
     deciding = [alert for alert in firing if decides(alert)]
     others = [alert for alert in firing if not decides(alert)]
     observed = [_alert_record(alert) for alert in deciding]
     if deciding:
         listed = "; ".join(_alert_text(alert) for alert in deciding)
-        message = cut(f"{_plural(len(deciding), 'alert')} of severity {wanted} firing: {listed}", MESSAGE_CHARS)
+        message = cut(f"{_plural(len(deciding), 'alert')} of severity {wanted} firing{where}: {listed}", MESSAGE_CHARS)
         return Finding(Outcome.FAILED, message, observed=observed, samples=len(firing), **common)
-    message = f"no alert of severity {wanted} firing"
+    matches, how = selector_reach
+    common["source"] = {**source, "selector_check": how}
+    if matches is not True:
+        outside = [alert for alert in unmatched if decides(alert)]
+        firing_outside = ""
+        if outside:
+            names = ", ".join(sorted({_clean(alert.name, LABEL_CHARS) for alert in outside}))
+            fire = "fires" if len(outside) == 1 else "fire"
+            firing_outside = f"; meanwhile {_plural(len(outside), 'alert')} of severity {wanted} {fire} outside it: "
+            firing_outside += names
+        fix = ' (set `alerts.selector` to labels your alerts carry, e.g. job="...")' if matches is False else ""
+        message = cut(f"{one_line(how)}{fix}{firing_outside}", MESSAGE_CHARS)
+        observed = [_alert_record(alert) for alert in outside]
+        return Finding(Outcome.INCONCLUSIVE, message, observed=observed, samples=len(firing), **common)
+    message = f"no alert of severity {wanted} firing{where} for {source.get('selector', 'the selector')}"
     if others:
         names = ", ".join(sorted({_clean(alert.name, LABEL_CHARS) for alert in others}))
         message = cut(f"{message} ({_plural(len(others), 'other alert')} firing: {names})", MESSAGE_CHARS)
     return Finding(Outcome.PASSED, message, observed=observed, samples=len(firing), **common)
+
+
+def _alert_source(source: Mapping[str, Any]) -> str:
+    """` in Alertmanager at <url>` or ` in Prometheus at <url>`: which one the alerts were read from."""
+    url = str(source.get("url", "")).removesuffix("/api/v2/alerts").removesuffix("/api/v1/alerts")
+    name = "Alertmanager" if source.get("kind") == "alertmanager" else "Prometheus"
+    return f" in {name} at {url}" if url else ""
 
 
 def _decides(severities: Sequence[str], ignore: Sequence[str]) -> Callable[[Alert], bool]:

@@ -73,6 +73,9 @@ def pods_ready(evidence: Evidence) -> Finding:
     if unusable is not None:
         return unusable
     assert rollout is not None
+    nothing = _no_pods(evidence, rollout)
+    if nothing is not None:
+        return nothing
     pods = [pod for pod in rollout.pods if not pod.deleting]
     owner = f"ReplicaSet {rollout.namespace}/{rollout.new.name}" if rollout.new else f"{rollout.namespace}"
     observed = {pod.name: _pod_text(pod) for pod in pods}
@@ -111,6 +114,9 @@ def restarts(evidence: Evidence, max_restarts: int) -> Finding:
     if unusable is not None:
         return unusable
     assert rollout is not None
+    nothing = _no_pods(evidence, rollout)
+    if nothing is not None:
+        return nothing
     restarted = {f"{pod.name}/{c.name}": c.restarts for pod in rollout.pods for c in pod.containers if c.restarts}
     total = sum(restarted.values())
     warnings = sum(event.count for event in rollout.warnings)
@@ -195,6 +201,24 @@ def _rollout(evidence: Evidence) -> tuple[Rollout | None, Finding | None]:
     if not isinstance(evidence.value, Rollout):
         return None, _finding(evidence, Outcome.INCONCLUSIVE, evidence.error or "no rollout evidence")
     return evidence.value, None
+
+
+def _no_pods(evidence: Evidence, rollout: Rollout) -> Finding | None:
+    """Nothing to judge, said as such: a label selector that matches no pod, or a Deployment scaled to zero. (A
+    Deployment that wants pods and has none is a failure of pods_ready, below; restarts have nothing to count.)"""
+    if rollout.pods:
+        return None
+    if rollout.name is None:
+        selector = evidence.source.get("selector")
+        message = (
+            f"the selector {selector} matches no pod in namespace {rollout.namespace}: check `kubernetes.selector` "
+            "and the namespace (--namespace)"
+        )
+        return _finding(evidence, Outcome.INCONCLUSIVE, message, {}, "pods of the selector")
+    if rollout.desired == 0:
+        message = f"Deployment {rollout.namespace}/{rollout.name} is scaled to zero: no pods to judge"
+        return _finding(evidence, Outcome.INCONCLUSIVE, message, {}, "pods of the Deployment")
+    return None
 
 
 def _images(rollout: Rollout) -> dict[str, str]:

@@ -20,11 +20,12 @@ from typing import Any
 
 from deploycheck.config import Environment, Service
 from deploycheck.config_sections import HttpApi, Metrics
+from deploycheck.empty_answers import nothing_matched, scrape_interval, too_early
 from deploycheck.evidence import KINDS, GatherSettings, Probe, http_get, register, tls_options
 from deploycheck.metrics import Traffic, buckets_by_bound, quantile_from_buckets, traffic_from_scrapes
 from deploycheck.probes.base import Evidence
-from deploycheck.probes.http import HttpRequest, HttpSession, TlsOptions
-from deploycheck.probes.prometheus import FiringAlert, PromAlertsRequest, PrometheusSession, PromQuery
+from deploycheck.probes.http import HttpRequest, HttpSession, TlsOptions, mask_url_password
+from deploycheck.probes.prometheus import FiringAlert, PromAlertsRequest, PromApiGet, PrometheusSession, PromQuery
 from deploycheck.probes.scrape import ScrapeRequest, ScrapeSession
 
 DEFAULT_METRICS = Metrics()
@@ -35,8 +36,10 @@ UNANSWERED_STOP = 10
 NO_HISTORY = (
     "--at replays Prometheus's history; this service's metrics are read from the service itself, which has none"
 )
+EXPLAIN_ROUNDS = 3  # the queries, then at most two more requests to say why an answer was empty
 PROBE_CONCURRENCY = 10  # probe traffic in flight at once: enough for a few hundred requests in a scrape interval
 MAX_PROBE_TRAFFIC = 10_000  # the most requests --probe-traffic adds to one service's window
+SERIES_SINCE_S = 3600.0  # a selector's series are looked for in the last hour
 BATCH_LABEL = "service"  # the label the default selector matches: services asked together are told apart by it
 _BATCHABLE = re.compile(r"[A-Za-z0-9_.:-]+")  # names that need no escaping in a PromQL regex
 
@@ -62,6 +65,9 @@ class TrafficRequest:
     together: tuple[Any, ...] | None = None
     member: str | None = None
     seconds: float = 0.0
+    selector: str = ""  # the label matchers of the queries, to say why an answer was empty
+    deployed_at: float | None = None  # the window starts at the deploy (else it is `window_key`'s length)
+    window_key: str | None = None
     sample: tuple[HttpRequest, ...] = ()  # requests the suite times itself (source `sample`)
     probe: tuple[HttpRequest, ...] = ()  # requests the suite adds between two scrapes where traffic is thin
 
@@ -85,6 +91,7 @@ class Usage:
     window: str
     source: dict[str, Any]
     problem: str | None = None
+    missing: Mapping[str, str] = field(default_factory=dict)  # figure (cpu, memory) -> why it was not measured
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,11 @@ class UsageRequest:
     scrape: ScrapeRequest | None = None
     timeout_s: float = 10.0
     problem: str | None = None  # known before asking anything: why it cannot be measured
+    metrics: Mapping[str, str] = field(default_factory=dict)  # cpu, memory -> the metric read
+    seconds: float = 0.0
+    selector: str = ""
+    deployed_at: float | None = None
+    window_key: str | None = None
 
     def describe(self) -> dict[str, Any]:
         if self.scrape is not None:
@@ -158,6 +170,7 @@ class MetricSession:
 
     async def __aenter__(self) -> MetricSession:
         self._together = {}
+        self._asked: dict[tuple[str, ...], asyncio.Future[Evidence]] = {}
         self._stack = AsyncExitStack()
         self._prometheus = await self._stack.enter_async_context(PrometheusSession())
         self._scrape = await self._stack.enter_async_context(ScrapeSession())
@@ -168,6 +181,10 @@ class MetricSession:
         await self._stack.aclose()
 
     async def fetch(self, request: Any) -> Evidence:
+        gather = getattr(request, "gather", None)
+        if gather is not None:  # a request that asks Prometheus itself (alert_selectors.AlertSelectorsRequest)
+            evidence: Evidence = await gather(self._prometheus)
+            return evidence
         if isinstance(request, PromAlertsRequest):
             return await self._prometheus.fetch(request)
         if isinstance(request, AlertsAt):
@@ -196,12 +213,62 @@ class MetricSession:
             value = self._from_scrapes(request, evidence)
         elif batch is not None:
             value = self._from_queries(request, await batch.answers(self._prometheus), member=request.member)
+            value = await self._explained(request, value, batch)
         else:
             names = list(request.queries)
             asked = await asyncio.gather(*(self._prometheus.fetch(request.queries[name]) for name in names))
             value = self._from_queries(request, dict(zip(names, asked, strict=True)))
+            value = await self._explained(request, value, None)
         elapsed = round((time.perf_counter() - started) * 1000, 1)
         return Evidence(request.describe(), value, getattr(value, "problem", None), elapsed)
+
+    async def _explained(self, request: Any, value: Traffic | Usage, batch: _Together | None) -> Traffic | Usage:
+        """The value, with the reason an empty answer was empty instead of "no series match <query>"."""
+        if isinstance(value, Traffic) and value.requests is None and value.problem == _NO_SERIES:
+            why = await self._why_empty(request, request.metrics.requests_counter, batch)
+            asked = value.source.get("queries", {}).get("requests", {}).get("query", "")
+            return replace(value, problem=why or f"no series match {asked}")
+        if isinstance(value, Usage) and value.problem is None:
+            missing = {}
+            for figure, found in (("cpu", value.cpu_cores), ("memory", value.memory_bytes)):
+                if found is None:
+                    asked = request.queries[figure].query
+                    missing[figure] = await self._why_empty(request, request.metrics[figure], None) or (
+                        f"no series match {asked}"
+                    )
+            return replace(value, missing=missing)
+        return value
+
+    async def _why_empty(self, request: Any, metric: str, batch: _Together | None) -> str | None:
+        """Why a query matched no series, or None when that cannot be told. Asked only after an empty answer, once
+        for a batch: Prometheus's targets (a window shorter than two scrapes is too early), then, when that does not
+        explain it, whether the selector matches any series at all."""
+        query: PromQuery = next(iter(request.queries.values()))
+        targets = await self._ask(_api_get(query, "targets"))
+        interval = scrape_interval(targets.value, request.selector) if targets.value is not None else None
+        if interval is not None:
+            early = too_early(request.seconds, interval, request.deployed_at, request.window_key)
+            if early is not None:
+                return early
+        if not request.selector:
+            return None
+        if batch is not None:
+            members = "|".join(sorted({member.member or "" for member in batch.members}))
+            asked = await self._ask(_api_get(query, "label_values", BATCH_LABEL, f'{{{BATCH_LABEL}=~"{members}"}}'))
+            names: list[str] | None = None if asked.value is None or request.member in asked.value else []
+        else:
+            asked = await self._ask(_api_get(query, "label_values", "__name__", "{" + request.selector + "}"))
+            names = None if asked.value is None else list(asked.value)
+        if asked.value is None:
+            return None
+        return nothing_matched(request.selector, names, metric, mask_url_password(query.base_url), request.window)
+
+    def _ask(self, request: PromApiGet) -> asyncio.Future[Evidence]:
+        """One request of each kind per session: every service's explanation shares it."""
+        key = (request.base_url, request.api, request.label, request.match)
+        if key not in self._asked:
+            self._asked[key] = asyncio.ensure_future(self._prometheus.fetch(request))
+        return asyncio.shield(self._asked[key])
 
     async def _timed(self, request: TrafficRequest) -> Traffic:
         """The suite's own requests, a few at a time: their latencies and how many failed."""
@@ -271,12 +338,13 @@ class MetricSession:
         first, second = evidence.value
         if isinstance(request, TrafficRequest):
             return traffic_from_scrapes(first, second, request.metrics, source.get("url", ""))
-        cpu = [s.value for s in second.select("process_cpu_seconds_total")]
-        cpu_before = [s.value for s in first.select("process_cpu_seconds_total")]
-        memory = [s.value for s in second.select("process_resident_memory_bytes")]
+        cpu_metric, memory_metric = request.metrics["cpu"], request.metrics["memory"]
+        cpu = [s.value for s in second.select(cpu_metric)]
+        cpu_before = [s.value for s in first.select(cpu_metric)]
+        memory = [s.value for s in second.select(memory_metric)]
         seconds = max(second.taken_at - first.taken_at, 1e-3)
         cores = (sum(cpu) - sum(cpu_before)) / seconds if cpu and cpu_before else None
-        problem = None if cpu or memory else "no process_cpu_seconds_total or process_resident_memory_bytes exposed"
+        problem = None if cpu or memory else f"no {cpu_metric} or {memory_metric} exposed"
         return Usage(cores, max(memory) if memory else None, request.window, source, problem)
 
     @staticmethod
@@ -291,8 +359,7 @@ class MetricSession:
         if isinstance(request, TrafficRequest):
             requests, errors = values.get("requests"), values.get("errors")
             if problem is None and requests is None:
-                asked = answers["requests"].source.get("query", "")
-                problem = f"no series match {asked}" + (f" for {BATCH_LABEL}={member!r}" if member else "")
+                problem = _NO_SERIES  # said in words by _explained
             if requests is not None and errors is None:
                 errors = 0.0  # no series with an error status: none happened
             buckets = _buckets(answers["buckets"], member)
@@ -304,6 +371,16 @@ class MetricSession:
             ordered = tuple(sorted(buckets.items())) or None
             return Traffic(requests, errors, p95, request.window, source, 0.0, problem, buckets=ordered)
         return Usage(values.get("cpu"), values.get("memory"), request.window, source, problem)
+
+
+_NO_SERIES = "no series"
+
+
+def _api_get(query: PromQuery, api: str, label: str = "__name__", match: str = "") -> PromApiGet:
+    """A request of another Prometheus API, to the same server with the same credentials as `query`."""
+    start = query.at - SERIES_SINCE_S if query.at is not None else None
+    return PromApiGet(query.base_url, api, query.timeout_s, query.headers, query.token, query.basic, query.tls,
+                      label, match, start, query.at)  # fmt: skip
 
 
 def _buckets(evidence: Evidence, member: str | None = None) -> dict[float, float]:
@@ -397,7 +474,7 @@ def _duration(seconds: float) -> str:
         return f"{seconds / 3600:g}h"
     if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"
+    return f"{round(seconds, 1):g}s"  # a window since the deploy: to a tenth of a second
 
 
 def scrape_request(service: Service) -> ScrapeRequest:
@@ -447,7 +524,9 @@ def plan_traffic(environment: Environment, service: Service | None, settings: Ga
         probe = tuple(http_get(service, metrics.sample_path) for _ in range(min(extra, MAX_PROBE_TRAFFIC)))
         bound = _scrape_bound(service) + (service.timeout_s if probe else 0.0)
         return TrafficRequest(window, scrape=scrape_request(service), metrics=metrics, timeout_s=bound, probe=probe)
-    return _prometheus_traffic(environment, service, _current_seconds(settings, metrics), settings.now)
+    deployed_at = settings.deployed_at
+    seconds = _current_seconds(settings, metrics)
+    return _prometheus_traffic(environment, service, seconds, settings.now, deployed_at, "metrics.window")
 
 
 def plan_baseline(environment: Environment, service: Service | None, settings: GatherSettings) -> TrafficRequest | None:
@@ -471,7 +550,7 @@ def plan_baseline(environment: Environment, service: Service | None, settings: G
     if problem is not None:
         return TrafficRequest(f"{_duration(seconds)} before the deploy", problem=problem)
     assert end is not None
-    return _prometheus_traffic(environment, service, seconds, end)
+    return _prometheus_traffic(environment, service, seconds, end, None, "baseline.window")
 
 
 def _current_seconds(settings: GatherSettings, metrics: Metrics) -> float:
@@ -479,11 +558,20 @@ def _current_seconds(settings: GatherSettings, metrics: Metrics) -> float:
     return settings.now - settings.deployed_at if settings.deployed_at is not None else metrics.window
 
 
-def _prometheus_traffic(environment: Environment, service: Service, seconds: float, end: float) -> TrafficRequest:
+def _prometheus_traffic(
+    environment: Environment,
+    service: Service,
+    seconds: float,
+    end: float,
+    deployed_at: float | None,
+    window_key: str,
+) -> TrafficRequest:
+    """The window's queries; `deployed_at`: the window starts there, else its length is `window_key`'s."""
     api = environment.prometheus
     assert api is not None  # uses_prometheus
     metrics = metrics_of(service)
-    queries = traffic_queries(metrics, selector(environment, service), seconds)
+    matchers = selector(environment, service)
+    queries = traffic_queries(metrics, matchers, seconds)
     # With the default selector, the series differ from other services' only by their `service` label.
     together = None
     if metrics.selector is None and _BATCHABLE.fullmatch(service.name):
@@ -493,10 +581,13 @@ def _prometheus_traffic(environment: Environment, service: Service, seconds: flo
         window_text(seconds, end),
         {name: prom_query(api, query, end) for name, query in queries.items()},
         metrics=metrics,
-        timeout_s=api.timeout,
+        timeout_s=api.timeout * EXPLAIN_ROUNDS,
         together=together,
         member=service.name,
         seconds=seconds,
+        selector=matchers,
+        deployed_at=deployed_at,
+        window_key=None if deployed_at is not None else window_key,
     )
 
 
@@ -507,20 +598,33 @@ def plan_usage(environment: Environment, service: Service | None, settings: Gath
     metrics = metrics_of(service)
     if settings.replay and not uses_prometheus(environment, service):
         return UsageRequest(f"{_duration(metrics.window)} before --at", problem=NO_HISTORY)
+    resources = service.resources
+    names = {"cpu": resources.cpu_metric, "memory": resources.memory_metric}
     if not uses_prometheus(environment, service):
         window = f"{metrics.scrape_interval:g}s between two scrapes of {metrics.path}"
-        return UsageRequest(window, scrape=scrape_request(service), timeout_s=_scrape_bound(service))
+        return UsageRequest(window, scrape=scrape_request(service), timeout_s=_scrape_bound(service), metrics=names)
     api = environment.prometheus
     assert api is not None
-    matchers = selector(environment, service)
+    configured = resources.selector
+    matchers = configured.strip().removeprefix("{").removesuffix("}") if configured else selector(environment, service)
     seconds = _current_seconds(settings, metrics)
     window = _range(seconds)
+    # The busiest series: one per process, or per container (the limits are per container).
     queries = {
-        "cpu": f"sum(rate(process_cpu_seconds_total{{{matchers}}}[{window}]))",
-        "memory": f"max(process_resident_memory_bytes{{{matchers}}})",
+        "cpu": f"max(rate({names['cpu']}{{{matchers}}}[{window}]))",
+        "memory": f"max({names['memory']}{{{matchers}}})",
     }
     requests = {name: prom_query(api, query, settings.now) for name, query in queries.items()}
-    return UsageRequest(window_text(seconds, settings.now), requests, timeout_s=api.timeout)
+    return UsageRequest(
+        window_text(seconds, settings.now),
+        requests,
+        timeout_s=api.timeout * EXPLAIN_ROUNDS,
+        metrics=names,
+        seconds=seconds,
+        selector=matchers,
+        deployed_at=settings.deployed_at,
+        window_key=None if settings.deployed_at is not None else "metrics.window",
+    )
 
 
 def plan_alerts(

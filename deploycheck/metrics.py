@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploycheck.config_sections import Metrics
-from deploycheck.exposition import ExpositionError, Sample, Snapshot
+from deploycheck.exposition import ExpositionError, Sample, Snapshot, parse_matchers
 
 # Relative difference between adjacent cumulative bucket counts that histogram_quantile treats as a floating-point
 # artefact and ignores (Prometheus's smallDeltaTolerance, promql/quantile.go).
@@ -266,14 +266,18 @@ def traffic_from_scrapes(
         return Traffic(None, None, None, window, source, elapsed_ms, "the second scrape was not taken after the first")
     try:
         exposed = second.select(counter, selector)
-        requests = counter_increase(first, second, counter, selector)
+        requests: float | None = counter_increase(first, second, counter, selector)
         errors: float | None = counter_increase(first, second, counter, errors_selector)
         buckets = histogram_increase(first, second, metrics.latency_histogram, selector)
     except ExpositionError as error:
         return Traffic(None, None, None, window, source, elapsed_ms, f"metrics.selector: {error}")
     missing = {}
     if not exposed:
-        missing["requests"] = f"the service exposes no {counter}{{{selector}}} series"
+        # Nothing to count is not zero requests: the selector matching nothing at all is said as such.
+        requests = None
+        matched = selector and any(all(m.matches(s.labels) for m in parse_matchers(selector)) for s in second.samples)
+        nothing = f"the selector {{{selector}}} matches no series of {url}" if selector and not matched else ""
+        missing["requests"] = nothing or f"the service exposes no {counter}{{{selector}}} series"
     elif not any(sample.labels.get(metrics.status_label) for sample in exposed):
         # Without the label every request would look like a success: the error count is unknown, not zero.
         errors = None
@@ -284,7 +288,9 @@ def traffic_from_scrapes(
     if missing:
         source["missing"] = missing
     p95 = quantile_from_buckets(0.95, buckets)
-    return Traffic(requests, errors, p95, window, source, elapsed_ms, buckets=tuple(sorted(buckets.items())))
+    problem = missing["requests"] if requests is None else None
+    ordered = tuple(sorted(buckets.items()))
+    return Traffic(requests, errors, p95, window, source, elapsed_ms, problem, buckets=ordered)
 
 
 def _inner(selector: str) -> str:

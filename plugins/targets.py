@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from deploycheck import (
+    alert_selectors,  # noqa: F401  (registers the alert_selectors probe)
     baseline_file,
     credentials,
     database_evidence,  # noqa: F401  (registers the database probe before its fixture is made)

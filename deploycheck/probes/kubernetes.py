@@ -168,6 +168,12 @@ class KubernetesSession:
         self._pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="deploycheck-k8s")
 
     async def __aenter__(self) -> KubernetesSession:
+        # The client is imported here, before any request's deadline runs: importing it takes a second or more on a
+        # busy machine, which the first call would otherwise spend from its own timeout (a fetch that meets an
+        # ImportError says so).
+        with contextlib.suppress(ImportError):
+            import kubernetes.client
+            import kubernetes.config  # noqa: F401
         return self
 
     async def __aexit__(self, *exc: object) -> None:

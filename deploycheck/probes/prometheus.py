@@ -1,9 +1,11 @@
 """Prometheus evidence: instant PromQL queries and the alerts that fire, through prometheus-api-client.
 
-`PrometheusSession.fetch` turns a `PromQuery` or a `PromAlertsRequest` into `Evidence` and never raises (except on
-cancellation). The value of a query is a tuple of `PromSample` (empty when nothing matched: that is data, not an
-error; a scalar is one sample without labels; NaN and ±Inf stay floats); the value of an alerts request is a tuple
-of `FiringAlert`, only those firing (Prometheus) or active (Alertmanager: neither silenced nor inhibited).
+`PrometheusSession.fetch` turns a `PromQuery`, a `PromAlertsRequest` or a `PromApiGet` into `Evidence` and never
+raises (except on cancellation). The value of a query is a tuple of `PromSample` (empty when nothing matched: that
+is data, not an error; a scalar is one sample without labels; NaN and ±Inf stay floats); the value of an alerts
+request is a tuple of `FiringAlert`, only those firing (Prometheus) or active (Alertmanager: neither silenced nor
+inhibited; with `every`, all it holds); of a `PromApiGet`, a tuple of `AlertRule` (rules), `Target` (targets) or
+label values (strings).
 
 Whatever goes wrong is one line, `Prometheus at <url>: <what>`, with any password in the URL masked:
 
@@ -28,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -101,6 +104,7 @@ class PromAlertsRequest:
     basic: tuple[str, str] | None = None
     tls: TlsOptions = field(default_factory=TlsOptions)
     alertmanager: bool = False
+    every: bool = False  # Alertmanager: also the silenced, inhibited and unprocessed alerts
 
     @property
     def path(self) -> str:
@@ -112,7 +116,7 @@ class PromAlertsRequest:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "kind": "prometheus",
+            "kind": "alertmanager" if self.alertmanager else "prometheus",  # the source the alerts were read from
             "url": mask_url_password(self.base_url.rstrip("/") + self.path),
             "alerts": "active, neither silenced nor inhibited" if self.alertmanager else "firing",
             "timeout_s": self.timeout_s,
@@ -122,13 +126,80 @@ class PromAlertsRequest:
         return f"PromAlertsRequest(alertmanager={self.alertmanager!r}, {_connection_repr(self)})"
 
 
-PrometheusRequest = PromQuery | PromAlertsRequest
+@dataclass(frozen=True, repr=False)
+class PromApiGet:
+    """A read of one of Prometheus's other APIs: `rules` (its alerting rules), `targets` (what it scrapes, and how
+    often), or `label_values` (the values of `label` among the series that `match` selects since `start`)."""
+
+    base_url: str
+    api: str  # rules, targets, label_values
+    timeout_s: float
+    headers: Mapping[str, str] = field(default_factory=dict)
+    token: str | None = None
+    basic: tuple[str, str] | None = None
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    label: str = "__name__"
+    match: str = ""
+    start: float | None = None
+    end: float | None = None
+
+    @property
+    def path(self) -> str:
+        paths = {"rules": "/api/v1/rules", "targets": "/api/v1/targets"}
+        return paths.get(self.api) or f"/api/v1/label/{self.label}/values"
+
+    @property
+    def params(self) -> dict[str, str]:
+        if self.api == "rules":
+            return {"type": "alert"}
+        if self.api == "targets":
+            return {"state": "active"}
+        times = {name: repr(float(at)) for name, at in (("start", self.start), ("end", self.end)) if at is not None}
+        return {"match[]": self.match, **times}
+
+    @property
+    def deadline_s(self) -> float:
+        return self.timeout_s
+
+    def describe(self) -> dict[str, Any]:
+        asked = {"match": self.match, "since": _iso(self.start)} if self.api == "label_values" else {}
+        return {
+            "kind": "prometheus",
+            "url": mask_url_password(self.base_url.rstrip("/") + self.path),
+            **asked,
+            "timeout_s": self.timeout_s,
+        }
+
+    def __repr__(self) -> str:
+        return f"PromApiGet(api={self.api!r}, match={self.match!r}, {_connection_repr(self)})"
+
+
+PrometheusRequest = PromQuery | PromAlertsRequest | PromApiGet
 
 
 @dataclass(frozen=True)
 class PromSample:
     labels: Mapping[str, str]
     value: float  # NaN and ±Inf kept as floats: judging them is the checks' business
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """An alerting rule as /api/v1/rules shows it: its own labels, and the labels of its pending or firing alerts
+    (each is the rule's labels over the labels of one series of its expression)."""
+
+    name: str
+    labels: Mapping[str, str]
+    state: str  # inactive, pending, firing
+    alerts: tuple[Mapping[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target Prometheus scrapes: its labels and how often."""
+
+    labels: Mapping[str, str]
+    interval_s: float | None
 
 
 @dataclass(frozen=True)
@@ -201,6 +272,8 @@ class PrometheusSession:
         client = self._client(request)
         if isinstance(request, PromQuery):
             return lambda: _query(client, request)
+        if isinstance(request, PromApiGet):
+            return lambda: _api_get(client, request)
         return lambda: _alerts(client, request)
 
     def _client(self, request: PrometheusRequest) -> _Client:
@@ -376,7 +449,8 @@ def _number(text: Any) -> float:
 
 def _alerts(client: _Client, request: PromAlertsRequest) -> tuple[FiringAlert, ...]:
     # Alertmanager filters for us; its client-side check below stays, in case a proxy drops the parameters.
-    params = {"active": "true", "silenced": "false", "inhibited": "false"} if request.alertmanager else {}
+    only_active = request.alertmanager and not request.every
+    params = {"active": "true", "silenced": "false", "inhibited": "false"} if only_active else {}
     response = client.session.get(
         client.connect.url + request.path,
         params=params,
@@ -390,11 +464,58 @@ def _alerts(client: _Client, request: PromAlertsRequest) -> tuple[FiringAlert, .
         raise _NotPrometheus("the body is not JSON") from None
     try:
         if request.alertmanager:
-            return tuple(_alertmanager_alert(alert) for alert in body if alert["status"]["state"] == "active")
+            wanted = ("active", "suppressed", "unprocessed") if request.every else ("active",)
+            return tuple(_alertmanager_alert(alert) for alert in body if alert["status"]["state"] in wanted)
         return tuple(_prometheus_alert(alert) for alert in body["data"]["alerts"] if alert["state"] == "firing")
     except (KeyError, TypeError, AttributeError):
         where = "a list of alerts with labels and status" if request.alertmanager else "data.alerts"
         raise _NotPrometheus(f"no {where} in it") from None
+
+
+def _api_get(client: _Client, request: PromApiGet) -> tuple[Any, ...]:
+    response = client.session.get(
+        client.connect.url + request.path,
+        params=request.params,
+        headers=client.connect.headers,
+        auth=client.connect.auth,
+        timeout=request.timeout_s,
+    )
+    try:
+        data = json.loads(response.content)["data"]
+        if request.api == "rules":
+            return tuple(
+                _rule(rule) for group in data["groups"] for rule in group["rules"] if rule["type"] == "alerting"
+            )
+        if request.api == "targets":
+            return tuple(
+                Target(_labels(target["labels"]), _seconds(target.get("scrapeInterval")))
+                for target in data["activeTargets"]
+            )
+        if not isinstance(data, list):
+            raise TypeError
+        return tuple(str(value) for value in data)
+    except (ValueError, RecursionError):
+        raise _NotPrometheus("the body is not JSON") from None
+    except (KeyError, TypeError, AttributeError):
+        raise _NotPrometheus(f"no {request.api.replace('_', ' ')} in it") from None
+
+
+def _rule(rule: dict[str, Any]) -> AlertRule:
+    alerts = tuple(_labels(alert["labels"]) for alert in rule.get("alerts") or ())
+    return AlertRule(str(rule["name"]), _labels(rule.get("labels") or {}), str(rule.get("state", "")), alerts)
+
+
+def _labels(labels: dict[str, Any]) -> dict[str, str]:
+    return {str(name): str(value) for name, value in labels.items()}
+
+
+def _seconds(duration: Any) -> float | None:
+    """A Prometheus duration (`15s`, `1m30s`, `500ms`) in seconds; None when it is not one."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", str(duration or ""))
+    if not parts or "".join(number + unit for number, unit in parts) != str(duration):
+        return None
+    return float(sum(int(number) * units[unit] for number, unit in parts))
 
 
 def _prometheus_alert(alert: dict[str, Any]) -> FiringAlert:

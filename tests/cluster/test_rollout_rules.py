@@ -91,3 +91,24 @@ def test_a_missing_deployment_fails_and_an_unanswered_question_is_inconclusive()
 )
 def test_the_tag_of_an_image(image, tag):
     assert rules.tag_of(image) == tag
+
+
+def test_a_selector_that_matches_no_pod_is_inconclusive_naming_it_and_the_namespace():
+    nothing = Rollout("prod", None, None)
+    evidence = Evidence({"kind": "kubernetes", "namespace": "prod", "selector": "app=api"}, nothing)
+    for rule, args in ((rules.pods_ready, ()), (rules.restarts, (0,))):
+        finding = rule(evidence, *args)
+        assert finding.outcome is Outcome.INCONCLUSIVE  # restarts counted over no pod passed before
+        assert finding.message == (
+            "the selector app=api matches no pod in namespace prod: check `kubernetes.selector` and the namespace "
+            "(--namespace)"
+        )
+
+
+def test_a_deployment_scaled_to_zero_has_no_pods_to_judge_and_one_without_its_pods_fails():
+    idle = replace(ROLLED_OUT, desired=0, updated=0, ready=0, available=0, pods=())
+    assert judged(idle, rules.pods_ready) == (Outcome.INCONCLUSIVE, "Deployment prod/api is scaled to zero: no pods "
+                                              "to judge")  # fmt: skip
+    assert judged(idle, rules.restarts, 0)[0] is Outcome.INCONCLUSIVE
+    empty = replace(ROLLED_OUT, pods=())
+    assert judged(empty, rules.pods_ready) == (Outcome.FAILED, "ReplicaSet prod/api-7f9: 0 pods exist, 2 wanted")

@@ -200,6 +200,30 @@ def test_a_missing_deployment_fails_and_an_unreachable_cluster_is_inconclusive(
     assert "t0ken-not-shown" not in run.stdout
 
 
+def test_a_pod_selector_that_matches_nothing_is_inconclusive_naming_it_and_the_namespace(
+    kube_cluster, kube_namespace, start_demo, run_suite, tmp_path, workers
+):
+    deploy(kube_cluster, kube_namespace, "orders", V1)
+    running = start_demo("orders")
+    cluster = {"kubeconfig": str(kube_cluster.kubeconfig), "namespace": kube_namespace}
+
+    def run_with(selector: str) -> SuiteRun:
+        service = {"url": running.urls["orders"], "kubernetes": {"selector": selector}}
+        environments = write_environment(tmp_path / "environments", "staging", {"orders": service}, kubernetes=cluster)
+        return run_suite(environments, "--env", "staging", "-k", "test_rollout", workers=workers)
+
+    run = run_with("app=order")  # a typo: the pods are app=orders
+    assert run.ret == 6, run.stdout
+    assert run.not_passed() == {("orders", "rollout.pods_ready"): "inconclusive", ("orders", "rollout.restarts"):
+                                "inconclusive"}  # fmt: skip
+    said = f"the selector app=order matches no pod in namespace {kube_namespace}: check `kubernetes.selector`"
+    assert all(said in reason for reason in run.verdict["reasons"]), run.verdict["reasons"]
+
+    run = run_with("app=orders")
+    assert run.ret == 0, run.stdout
+    assert run.outcomes()[("orders", "rollout.pods_ready")] == "passed"
+
+
 def run_with_rollback(
     cp, ns, run_suite, tmp_path, url: str, deployment_name: str, rollback: dict[str, str]
 ) -> SuiteRun:

@@ -178,6 +178,197 @@ def test_from_prometheus_errors_fail_the_rate_and_the_alert_the_healthy_service_
     assert "HighErrorRate" in findings["alerts.no_critical_firing"]["message"]
 
 
+# Most rule sets aggregate away the `service` label: this alert carries `job` (and its severity), nothing else.
+JOB_RULES = """
+groups:
+  - name: deploycheck-tests
+    rules:
+      - alert: HighErrorRate
+        expr: >
+          sum by (job) (rate(http_requests_total{status=~"5.."}[10s]))
+          / sum by (job) (rate(http_requests_total[10s])) > 0.05
+        for: 0s
+        labels: {severity: critical}
+"""
+
+
+def test_an_alert_selector_no_alert_can_match_is_inconclusive_not_a_pass(
+    start_demo, prometheus_factory, run_suite, tmp_path, workers
+):
+    running = start_demo("api-gateway", "orders", faults={"orders": ["errors"]}, traffic_rps=40)
+    prometheus = prometheus_factory(running.urls, rules=JOB_RULES)
+    prometheus.wait_for('ALERTS{alertstate="firing",job="orders"}', timeout_s=60)
+    environments = prometheus_environment(tmp_path, running.urls, prometheus.url)  # default: service="<name>"
+    run = run_suite(environments, "--env", "staging", "-k", "alerts", workers=workers)
+
+    assert run.ret == 6, run.stdout
+    assert run.not_passed() == {
+        ("api-gateway", "alerts.no_critical_firing"): "inconclusive",
+        ("orders", "alerts.no_critical_firing"): "inconclusive",
+    }
+    finding = next(f for f in run.verdict["services"]["orders"]["findings"] if f["check"].startswith("alerts."))
+    message = finding["message"]
+    assert message.startswith('the selector service="orders" matches no alert: none of the 1 alerting rules'), message
+    assert f"Prometheus at {prometheus.url}" in message and "alertname, job, severity" in message
+    assert "1 alert of severity critical fires outside it: HighErrorRate" in message
+    assert finding["source"]["selector"] == 'service="orders"' and finding["observed"][0]["name"] == "HighErrorRate"
+    asked = {request["url"].removeprefix(prometheus.url) for request in finding["source"]["selector_asked"]}
+    assert asked == {"/api/v1/rules", "/api/v1/label/service/values"}  # the evidence behind "matches no alert"
+
+
+def test_an_alert_selector_on_a_label_the_alerts_carry_fails_on_a_critical_alert(
+    start_demo, prometheus_factory, alertmanager_factory, run_suite, tmp_path, workers
+):
+    running = start_demo("api-gateway", "orders", faults={"orders": ["errors"]}, traffic_rps=40)
+    alertmanager = alertmanager_factory()
+    prometheus = prometheus_factory(running.urls, rules=JOB_RULES, alertmanager=alertmanager.url)
+    prometheus.wait_for('ALERTS{alertstate="firing",job="orders"}', timeout_s=60)
+    deadline = time.monotonic() + 30
+    while not any(alert["labels"].get("job") == "orders" for alert in alertmanager.alerts()):
+        assert time.monotonic() < deadline, "the alert never reached Alertmanager"
+        time.sleep(0.2)
+    services = {
+        name: {"url": url, **FROM_PROMETHEUS, "alerts": {"selector": f'job="{name}"'}}
+        for name, url in running.urls.items()
+    }
+    environments = write_environment(
+        tmp_path / "environments", "staging", services,
+        prometheus={"url": prometheus.url, "timeout": "5s"}, alertmanager={"url": alertmanager.url, "timeout": "5s"},
+    )  # fmt: skip
+    run = run_suite(environments, "--env", "staging", "-k", "alerts", workers=workers)
+
+    assert run.ret == 1, run.stdout
+    assert run.outcomes() == {
+        ("api-gateway", "alerts.no_critical_firing"): "passed",
+        ("orders", "alerts.no_critical_firing"): "failed",
+    }
+    findings = {s: b["findings"][0] for s, b in run.verdict["services"].items()}
+    # With both configured, the alerts are Alertmanager's, and the finding says so.
+    failed = findings["orders"]
+    assert failed["message"].startswith(f"1 alert of severity critical firing in Alertmanager at {alertmanager.url}")
+    assert failed["source"]["kind"] == "alertmanager" and failed["source"]["url"].endswith("/api/v2/alerts")
+    passed = findings["api-gateway"]
+    where = f"in Alertmanager at {alertmanager.url}"
+    assert passed["message"] == f'no alert of severity critical firing {where} for job="api-gateway"'
+    assert "series carry its labels" in passed["source"]["selector_check"]
+
+
+def test_with_alertmanager_alone_a_selector_only_an_alert_it_holds_vouches_for_is_judged(
+    start_demo, prometheus_factory, alertmanager_factory, run_suite, tmp_path
+):
+    running = start_demo("api-gateway", "orders", faults={"orders": ["errors"]}, traffic_rps=40)
+    alertmanager = alertmanager_factory()
+    prometheus_factory(running.urls, rules=JOB_RULES, alertmanager=alertmanager.url)  # not known to the suite
+    deadline = time.monotonic() + 60
+    while not any(alert["labels"].get("job") == "orders" for alert in alertmanager.alerts()):
+        assert time.monotonic() < deadline, "the alert never reached Alertmanager"
+        time.sleep(0.2)
+    services = {name: {"url": url, "alerts": {"selector": f'job="{name}"'}} for name, url in running.urls.items()}
+    environments = write_environment(
+        tmp_path / "environments", "staging", services, alertmanager={"url": alertmanager.url, "timeout": "5s"}
+    )
+    run = run_suite(environments, "--env", "staging", "-k", "alerts")
+
+    assert run.ret == 1, run.stdout
+    assert run.outcomes() == {
+        ("orders", "alerts.no_critical_firing"): "failed",  # the alert it holds matches the selector
+        ("api-gateway", "alerts.no_critical_firing"): "inconclusive",  # nothing can say its selector matches anything
+    }
+    finding = run.verdict["services"]["api-gateway"]["findings"][0]
+    assert finding["message"].startswith("without `prometheus:` the suite cannot read the alerting rules to check the "
+                                         'selector job="api-gateway"')  # fmt: skip
+
+
+def test_judged_sooner_than_two_scrapes_after_the_deploy_is_too_early_and_says_when(
+    start_demo, prometheus_factory, run_suite, tmp_path, workers
+):
+    running = start_demo("api-gateway", "orders", traffic_rps=20)
+    prometheus = prometheus_factory(running.urls, scrape_interval="5s")
+    prometheus.wait_for('http_requests_total{service="orders"}', timeout_s=30)
+    environments = prometheus_environment(tmp_path, running.urls, prometheus.url)
+    run = run_suite(environments, "--env", "staging", "--deployed-at", "3s", "-k", "p95 or rate", workers=workers)
+
+    assert run.ret == 6, run.stdout
+    assert set(run.not_passed().values()) == {"inconclusive"} and len(run.not_passed()) == 4
+    for service in ("api-gateway", "orders"):
+        for finding in run.verdict["services"][service]["findings"]:
+            if finding["outcome"] == "skipped":  # the baseline checks: no baseline configured
+                continue
+            assert "too early: 3." in finding["message"], finding["message"]
+            assert "s since the deploy, Prometheus scrapes every 5 s; judge after 20" in finding["message"]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        (
+            {"selector": 'service="nowhere"'},
+            'the selector {service="nowhere"} matches no series in Prometheus at {url}',
+        ),
+        (
+            {"requests_counter": "absent_requests_total"},
+            'no absent_requests_total series match {service="orders"} over 10s ending',
+        ),
+    ],
+    ids=["selector", "metric"],
+)
+def test_a_selector_that_matches_nothing_is_said_apart_from_no_traffic(
+    start_demo, prometheus_factory, run_suite, tmp_path, metrics, message
+):
+    running = start_demo("orders", traffic_rps=20)
+    prometheus = prometheus_factory(running.urls)
+    prometheus.wait_for('sum(increase(http_requests_total{service="orders"}[10s])) > 0', timeout_s=30)
+    environments = prometheus_environment(
+        tmp_path, running.urls, prometheus.url, metrics={"window": "10s", **metrics}, resources={"max_cpu": 2}
+    )
+    run = run_suite(environments, "--env", "staging", "-k", "rate or cpu")
+
+    assert run.ret == 6, run.stdout
+    findings = {f["check"]: f for f in run.verdict["services"]["orders"]["findings"]}
+    assert findings["errors.rate"]["outcome"] == "inconclusive"
+    assert message.replace("{url}", prometheus.url) in findings["errors.rate"]["message"]
+    if "selector" in metrics:  # the CPU figure reads the same selector, and says the same
+        assert findings["resources.cpu"]["outcome"] == "inconclusive"
+        assert message.replace("{url}", prometheus.url) in findings["resources.cpu"]["message"]
+    else:
+        assert "(the selector matches series of " in findings["errors.rate"]["message"]
+        assert findings["resources.cpu"]["outcome"] == "passed"
+
+
+def test_a_service_prometheus_does_not_scrape_is_named_among_those_asked_together(
+    start_demo, prometheus_factory, run_suite, tmp_path
+):
+    running = start_demo("api-gateway", "orders", traffic_rps=20)
+    prometheus = prometheus_factory({"api-gateway": running.urls["api-gateway"]})  # orders is not scraped
+    prometheus.wait_for('sum(increase(http_requests_total{service="api-gateway"}[10s])) > 0', timeout_s=30)
+    environments = prometheus_environment(tmp_path, running.urls, prometheus.url)
+    run = run_suite(environments, "--env", "staging", "-k", "rate")
+
+    finding = next(f for f in run.verdict["services"]["orders"]["findings"] if f["check"] == "errors.rate")
+    assert finding["outcome"] == "inconclusive"
+    assert (
+        f'the selector {{service="orders"}} matches no series in Prometheus at {prometheus.url}' in finding["message"]
+    )
+
+
+def test_the_resource_series_and_their_selector_are_configurable(start_demo, prometheus_factory, run_suite, tmp_path):
+    # As one points them at cAdvisor's container series: other metric names, and a selector of their own. Here the
+    # "CPU seconds" counter is the demo's request counter: about 20 a second, far over half a core.
+    running = start_demo("orders", traffic_rps=20)
+    prometheus = prometheus_factory(running.urls)
+    prometheus.wait_for('max(rate(http_requests_total{job="orders"}[5s])) > 1', timeout_s=30)
+    resources = {"max_memory": "4Gi", "max_cpu": 0.5, "cpu_metric": "http_requests_total", "selector": 'job="orders"'}
+    environments = prometheus_environment(tmp_path, running.urls, prometheus.url, resources=resources)
+    run = run_suite(environments, "--env", "staging", "-k", "resources")
+
+    assert run.ret == 1, run.stdout
+    findings = {f["check"]: f for f in run.verdict["services"]["orders"]["findings"]}
+    assert findings["resources.cpu"]["outcome"] == "failed" and findings["resources.memory"]["outcome"] == "passed"
+    queries = findings["resources.cpu"]["source"]["queries"]
+    assert queries["cpu"]["query"] == 'max(rate(http_requests_total{job="orders"}[10s]))'
+    assert queries["memory"]["query"] == 'max(process_resident_memory_bytes{job="orders"})'
+
+
 def test_a_prometheus_that_is_down_makes_the_metric_checks_inconclusive(
     start_demo, prometheus_factory, run_suite, tmp_path
 ):

@@ -28,7 +28,15 @@ from deploycheck.config import Demo
 from deploycheck.evidence import KINDS
 from deploycheck.probes.base import Evidence
 from deploycheck.probes.http import TlsOptions
-from deploycheck.probes.prometheus import FiringAlert, PromAlertsRequest, PrometheusSession, PromQuery, PromSample
+from deploycheck.probes.prometheus import (
+    AlertRule,
+    FiringAlert,
+    PromAlertsRequest,
+    PromApiGet,
+    PrometheusSession,
+    PromQuery,
+    PromSample,
+)
 from deploycheck.probes.scrape import ScrapeRequest, ScrapeSession
 from tests.hostile_servers import TlsFiles, read_request, respond, serving
 from tests.prometheus_server import (
@@ -303,6 +311,61 @@ def test_active_alerts_from_alertmanager_leave_out_the_silenced(stack: Stack) ->
     assert evidence.ok, evidence.error
     assert [(alert.name, alert.state) for alert in evidence.value] == [("AlwaysFiring", "active")]
     assert isinstance(evidence.value[0], FiringAlert) and evidence.value[0].active_since is not None
+
+
+def test_every_alert_alertmanager_holds_includes_the_silenced(stack: Stack) -> None:
+    if stack.alertmanager is None:
+        require("prometheus-alertmanager", "alertmanager", package="prometheus-alertmanager")  # skips, or fails in CI
+    alertmanager = stack.alertmanager
+    assert alertmanager is not None
+    _wait_until(lambda: {a["labels"]["alertname"] for a in alertmanager.alerts()} >= {"SilencedInAlertmanager"}, 20)
+    alertmanager.silence("SilencedInAlertmanager")
+    (evidence,) = fetch(PrometheusSession, PromAlertsRequest(alertmanager.url, 5, alertmanager=True, every=True))
+    assert evidence.ok, evidence.error
+    assert {alert.name for alert in evidence.value} >= {"AlwaysFiring", "SilencedInAlertmanager"}
+    assert evidence.source["kind"] == "alertmanager"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rules, targets, label values: what tells whether a selector can match anything
+
+
+def test_the_alerting_rules_with_their_labels_and_active_alerts(stack: Stack) -> None:
+    stack.prometheus.wait_for('ALERTS{alertstate="firing"}')
+    (evidence,) = fetch(PrometheusSession, PromApiGet(stack.prometheus.url, "rules", 5))
+    assert evidence.ok, evidence.error
+    rules = {rule.name: rule for rule in evidence.value}
+    assert set(rules) == {"AlwaysFiring", "SilencedInAlertmanager", "PendingForAnHour"}
+    assert rules["AlwaysFiring"] == AlertRule(
+        "AlwaysFiring",
+        {"severity": "critical", "service": "orders"},
+        "firing",
+        ({"alertname": "AlwaysFiring", "severity": "critical", "service": "orders"},),
+    )
+    assert rules["PendingForAnHour"].state == "pending" and rules["PendingForAnHour"].labels == {}
+    assert evidence.source["url"] == f"{stack.prometheus.url}/api/v1/rules"
+
+
+def test_the_targets_with_their_scrape_interval_and_the_label_values_of_a_selector(stack: Stack) -> None:
+    now = time.time()
+    targets, services, names, nothing = fetch(
+        PrometheusSession,
+        PromApiGet(stack.prometheus.url, "targets", 5),
+        PromApiGet(stack.prometheus.url, "label_values", 5, label="service", match='{service=~"orders|gone"}',
+                   start=now - 3600, end=now),
+        PromApiGet(stack.prometheus.url, "label_values", 5, match='{service="payments"}', start=now - 3600, end=now),
+        PromApiGet(stack.prometheus.url, "label_values", 5, match='{service="gone"}', start=now - 3600, end=now),
+    )  # fmt: skip
+    assert {target.labels["service"]: target.interval_s for target in targets.value} == {"orders": 1, "payments": 1}
+    assert services.value == ("orders",)
+    assert {"http_requests_total", "up", "process_cpu_seconds_total"} <= set(names.value)
+    assert nothing.ok and nothing.value == ()
+    assert nothing.source["match"] == '{service="gone"}' and nothing.source["since"].endswith("Z")
+
+
+def test_an_api_answer_that_is_not_prometheus_is_said_so(echo_server: str) -> None:
+    (evidence,) = fetch(PrometheusSession, PromApiGet(echo_server, "rules", 5))
+    assert evidence.error == f"Prometheus at {echo_server}: not a Prometheus API answer: no rules in it"
 
 
 def _wait_until(condition: Callable[[], bool], timeout_s: float) -> None:

@@ -198,7 +198,7 @@ FULL = """\
         flow_options: {login: {timeout: 30s, username: smoke, password: "${SMOKE_PASSWORD}"}}
         kubernetes: {statefulset: api, container: app}
         metrics: {selector: 'service="api"', window: 2m}
-        alerts: {selector: app=api, severities: [critical, page]}
+        alerts: {selector: 'app="api"', severities: [critical, page]}
         resources: {max_cpu: 500m, max_memory: 512Mi, max_restarts: 0}
         database:
           host: db.internal

@@ -314,6 +314,7 @@ def test_error_rate_vs_baseline_needs_figures_on_both_sides(now, then, message):
 # ---------------------------------------------------------------------------------------------------------------
 # alerts.no_critical_firing
 
+REACHED = (True, "rule HighErrorRate keeps the service label")
 ALERT_SOURCE = {"kind": "prometheus", "query": "ALERTS{alertstate='firing'}", "selector": 'service="api"'}
 HIGH_ERRORS = Alert(
     "HighErrorRate",
@@ -326,7 +327,9 @@ DISK = Alert("DiskFilling", {"alertname": "DiskFilling", "service": "api"}, "war
 
 
 def test_a_critical_alert_firing_fails_and_is_listed():
-    finding = judge_metrics.alerts([HIGH_ERRORS, WATCHDOG], None, ["critical"], [], ALERT_SOURCE, elapsed_ms=8.0)
+    finding = judge_metrics.alerts(
+        [HIGH_ERRORS, WATCHDOG], None, ["critical"], [], ALERT_SOURCE, elapsed_ms=8.0, selector_reach=REACHED
+    )
     assert finding.outcome is Outcome.FAILED
     assert finding.message == (
         "1 alert of severity critical firing: "
@@ -345,23 +348,31 @@ def test_a_critical_alert_firing_fails_and_is_listed():
 
 
 def test_no_deciding_alert_passes_and_names_the_others():
-    finding = judge_metrics.alerts([WATCHDOG, DISK], None, ["critical"], [], ALERT_SOURCE)
+    finding = judge_metrics.alerts([WATCHDOG, DISK], None, ["critical"], [], ALERT_SOURCE, selector_reach=REACHED)
     assert finding.outcome is Outcome.PASSED
-    assert finding.message == "no alert of severity critical firing (2 other alerts firing: DiskFilling, Watchdog)"
+    assert finding.message == (
+        'no alert of severity critical firing for service="api" (2 other alerts firing: DiskFilling, Watchdog)'
+    )
     assert finding.observed == []
-    quiet = judge_metrics.alerts([], None, ["critical"], [], ALERT_SOURCE)
-    assert (quiet.outcome, quiet.message) == (Outcome.PASSED, "no alert of severity critical firing")
+    quiet = judge_metrics.alerts([], None, ["critical"], [], ALERT_SOURCE, selector_reach=REACHED)
+    assert (quiet.outcome, quiet.message) == (Outcome.PASSED, 'no alert of severity critical firing for service="api"')
+    assert quiet.source["selector_check"] == REACHED[1]
 
 
 def test_severities_decide_without_case_and_ignored_names_never_do():
     shouting = Alert("HighErrorRate", {}, "CRITICAL", None)
-    assert judge_metrics.alerts([shouting], None, ["critical"], [], {}).outcome is Outcome.FAILED
-    assert judge_metrics.alerts([HIGH_ERRORS], None, ["critical"], ["HighErrorRate"], {}).outcome is Outcome.PASSED
-    paging = judge_metrics.alerts([DISK, HIGH_ERRORS], None, ["page", "warning"], [], {})
-    assert paging.outcome is Outcome.FAILED and paging.message.startswith("1 alert of severity page or warning")
-    assert judge_metrics.alerts([Alert("NoSeverity", {}, None, None)], None, ["critical"], [], {}).outcome is (
-        Outcome.PASSED
+    assert (
+        judge_metrics.alerts([shouting], None, ["critical"], [], {}, selector_reach=REACHED).outcome is Outcome.FAILED
     )
+    assert (
+        judge_metrics.alerts([HIGH_ERRORS], None, ["critical"], ["HighErrorRate"], {}, selector_reach=REACHED).outcome
+        is Outcome.PASSED
+    )
+    paging = judge_metrics.alerts([DISK, HIGH_ERRORS], None, ["page", "warning"], [], {}, selector_reach=REACHED)
+    assert paging.outcome is Outcome.FAILED and paging.message.startswith("1 alert of severity page or warning")
+    assert judge_metrics.alerts(
+        [Alert("NoSeverity", {}, None, None)], None, ["critical"], [], {}, selector_reach=REACHED
+    ).outcome is (Outcome.PASSED)
 
 
 @pytest.mark.parametrize(
@@ -373,7 +384,7 @@ def test_severities_decide_without_case_and_ignored_names_never_do():
     ],
 )
 def test_alerts_that_could_not_be_read_are_inconclusive_never_a_pass(firing, problem, message):
-    finding = judge_metrics.alerts(firing, problem, ["critical"], [], ALERT_SOURCE)
+    finding = judge_metrics.alerts(firing, problem, ["critical"], [], ALERT_SOURCE, selector_reach=REACHED)
     assert (finding.outcome, finding.message) == (Outcome.INCONCLUSIVE, message)
 
 
@@ -381,7 +392,7 @@ def test_many_alerts_keep_the_message_one_short_line_and_observed_complete():
     noisy = [
         Alert(f"Alert{i}\nsecond line", {f"label{j}": "v" * 500 for j in range(8)}, "critical", None) for i in range(30)
     ]
-    finding = judge_metrics.alerts(noisy, None, ["critical"], [], {})
+    finding = judge_metrics.alerts(noisy, None, ["critical"], [], {}, selector_reach=REACHED)
     assert finding.outcome is Outcome.FAILED
     assert "\n" not in finding.message and len(finding.message) <= judge_metrics.MESSAGE_CHARS
     assert finding.message.startswith("30 alerts of severity critical firing: Alert0 second line (critical; label0=")
@@ -454,3 +465,22 @@ def test_no_traffic_rule_passes_without_finite_evidence(figures):
     ]
     assert [finding.outcome for finding in findings] == [Outcome.INCONCLUSIVE] * len(findings)
     assert all(finding.message and "\n" not in finding.message for finding in findings)
+
+
+def test_a_selector_no_alert_can_match_is_inconclusive_and_names_the_critical_alerts_outside_it():
+    how = 'the selector service="api" matches no alert: none of the 1 alerting rules gives an alert its labels'
+    outside = Alert("HighErrorRate", {"alertname": "HighErrorRate", "job": "api"}, "critical", None)
+    finding = judge_metrics.alerts([], None, ["critical"], [], ALERT_SOURCE, selector_reach=(False, how),
+                                   unmatched=[outside, WATCHDOG])  # fmt: skip
+    assert finding.outcome is Outcome.INCONCLUSIVE  # nothing matched, and nothing could: not a pass
+    assert finding.message == (
+        f'{how} (set `alerts.selector` to labels your alerts carry, e.g. job="..."); meanwhile 1 alert of severity '
+        "critical fires outside it: HighErrorRate"
+    )
+    assert finding.observed[0]["name"] == "HighErrorRate" and finding.source["selector_check"] == how
+    unknown = judge_metrics.alerts([], None, ["critical"], [], ALERT_SOURCE, selector_reach=(None, "could not ask"))
+    assert (unknown.outcome, unknown.message) == (Outcome.INCONCLUSIVE, "could not ask")
+    # A deciding alert the selector matched fails, whatever else is known about the selector.
+    assert judge_metrics.alerts([HIGH_ERRORS], None, ["critical"], [], {}, selector_reach=(None, "?")).outcome is (
+        Outcome.FAILED
+    )

@@ -352,14 +352,20 @@ def test_counter_without_the_status_label_leaves_the_error_count_unknown():
     }
 
 
-def test_a_service_that_exposes_nothing_has_zero_requests_and_says_why():
+def test_a_selector_that_matches_nothing_is_no_count_at_all_and_says_so():
     empty = Snapshot((), 0.0)
     traffic = traffic_from_scrapes(empty, Snapshot((), 5.0), Metrics(selector='service="api"'), URL)
-    assert traffic.requests == 0 and math.isnan(traffic.p95_s)
-    assert traffic.source["missing"] == {
-        "requests": 'the service exposes no http_requests_total{service="api"} series',
-        "p95": 'the service exposes no http_request_duration_seconds_bucket{service="api"} series',
-    }
+    assert traffic.requests is None and math.isnan(traffic.p95_s)  # not "0 requests": nothing was looked at
+    assert traffic.problem == f'the selector {{service="api"}} matches no series of {URL}'
+    missing_p95 = 'the service exposes no http_request_duration_seconds_bucket{service="api"} series'
+    assert traffic.source["missing"]["p95"] == missing_p95
+
+
+def test_a_selector_that_matches_other_series_names_the_missing_counter():
+    other = Snapshot((Sample("process_cpu_seconds_total", {"service": "api"}, 1.0),), 5.0)
+    traffic = traffic_from_scrapes(Snapshot((), 0.0), other, Metrics(selector='service="api"'), URL)
+    assert traffic.requests is None
+    assert traffic.problem == 'the service exposes no http_requests_total{service="api"} series'
 
 
 def test_no_traffic_between_the_scrapes_gives_zero_requests_and_a_nan_p95():
@@ -375,5 +381,8 @@ def test_scrapes_out_of_order_or_a_bad_selector_are_a_problem_not_figures():
     same_time = traffic_from_scrapes(service.scrape(at=5.0), service.scrape(at=5.0), Metrics(), URL)
     assert same_time.problem == "the second scrape was not taken after the first"
     assert same_time.requests is None and same_time.p95_s is None
-    bad = traffic_from_scrapes(service.scrape(at=0.0), service.scrape(at=1.0), Metrics(selector="service=api"), URL)
+    with pytest.raises(ValueError, match="expected PromQL label matchers"):  # refused when the file is loaded
+        Metrics(selector="service=api")
+    unchecked = Metrics.model_construct(selector="service=api")  # and, should one get this far, not a crash
+    bad = traffic_from_scrapes(service.scrape(at=0.0), service.scrape(at=1.0), unchecked, URL)
     assert bad.problem is not None and bad.problem.startswith("metrics.selector: not a PromQL label matcher")
