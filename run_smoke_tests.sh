@@ -55,11 +55,28 @@ carry_history(Path(sys.argv[1]), Path(sys.argv[2]))' "$report" "$reports/allure-
     export DEPLOYCHECK_REPORT_URL="${DEPLOYCHECK_REPORT_URL:-file://$report/index.html}"  # the link notifications give
 fi
 
+# pytest runs as a child so that the reports can be listed after it, and a cancel that reaches only this script (CI
+# stopping a job, a container's PID 1) is passed on: pytest then runs its flows' cleanups and writes its verdict.
+# Ctrl-C in a terminal reaches pytest itself (the terminal signals the whole group), so it is not passed on twice;
+# the child gets back the SIGINT and the standard input that a script's background job would lose. The loop waits
+# again after each signal until pytest has really ended, and keeps its exit status.
+(
+    trap - INT
+    exec "$PYTHON" -m pytest -c "$root/pyproject.toml" --rootdir "$root" "${args[@]}" \
+        --junitxml "$reports/junit.xml" --alluredir "$reports/allure-results" \
+        --verdict-file "$reports/verdict.json" --summary-file "$reports/summary.md" \
+        "$@" "$root/checks" "$root/smoke"
+) <&0 &
+pytest_pid=$!
+trap "kill -TERM $pytest_pid 2>/dev/null || true" TERM
+trap "kill -HUP $pytest_pid 2>/dev/null || true" HUP
+trap ":" INT
 status=0
-"$PYTHON" -m pytest -c "$root/pyproject.toml" --rootdir "$root" "${args[@]}" \
-    --junitxml "$reports/junit.xml" --alluredir "$reports/allure-results" \
-    --verdict-file "$reports/verdict.json" --summary-file "$reports/summary.md" \
-    "$@" "$root/checks" "$root/smoke" || status=$?
+while :; do
+    wait "$pytest_pid" && status=0 || status=$?
+    kill -0 "$pytest_pid" 2>/dev/null || break  # ended (a signal ends `wait` early, the child still running)
+done
+trap - TERM HUP INT
 
 if [[ -f "$reports/verdict.json" ]]; then
     echo

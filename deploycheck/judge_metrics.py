@@ -300,7 +300,7 @@ def alerts(
             firing_outside = f"; meanwhile {_plural(len(outside), 'alert')} of severity {wanted} {fire} outside it: "
             firing_outside += names
         fix = ' (set `alerts.selector` to labels your alerts carry, e.g. job="...")' if matches is False else ""
-        message = cut(f"{one_line(how)}{fix}{firing_outside}", MESSAGE_CHARS)
+        message = cut(f"{one_line(how, MESSAGE_CHARS)}{fix}{firing_outside}", MESSAGE_CHARS)  # the whole reason
         observed = [_alert_record(alert) for alert in outside]
         return Finding(Outcome.INCONCLUSIVE, message, observed=observed, samples=len(firing), **common)
     message = f"no alert of severity {wanted} firing{where} for {source.get('selector', 'the selector')}"

@@ -85,15 +85,28 @@ def cancel_mid_flow(
     before_signal=lambda: None,
     again: signal.Signals | None = None,
     group: bool = False,
+    entry_point: bool = False,
 ) -> tuple[int, str, dict[str, Any]]:
     """Run the flow, wait (polling the demo) until it has created its order and report and is waiting, signal
-    the run (the pytest process a pipeline started; its workers are its business), and return how it ended."""
+    the run (the pytest process a pipeline started, or with `entry_point` the run_smoke_tests.sh that started it;
+    the workers are its business), and return how it ended."""
     verdict = tmp_path / "verdict.json"
-    command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO)]
-    command += ["--environments-dir", str(environments), "--env", "staging", "--verdict-file", str(verdict)]
-    command += [*(["-n", str(workers)] if workers else []), "-p", "no:cacheprovider", str(REPO / "smoke")]
+    env = None
+    if entry_point:
+        env = {
+            **os.environ,
+            "DEPLOYCHECK_NO_VENV": "1",
+            "PYTHON": sys.executable,
+            "DEPLOYCHECK_REPORTS_DIR": str(tmp_path),
+        }
+        command = [str(REPO / "run_smoke_tests.sh"), "staging", "--environments-dir", str(environments), "--"]
+    else:
+        command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO)]
+        command += ["--environments-dir", str(environments), "--env", "staging", "--verdict-file", str(verdict)]
+        command += [str(REPO / "smoke")]
+    command += [*(["-n", str(workers)] if workers else []), "-p", "no:cacheprovider"]
     process = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=group
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=group
     )
     try:
         deadline = time.monotonic() + 90
@@ -179,6 +192,20 @@ def test_a_cancelled_run_cleans_up_and_says_so(
     assert flow["left_behind"] == []
     assert SMOKE_PASSWORD not in output + json.dumps(document)
     jsonschema.validate(document, schema())
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist-2"])
+def test_a_signal_to_run_smoke_tests_sh_alone_reaches_the_run(stuck_flow, tmp_path, workers):
+    # CI stopping a job, or a container whose PID 1 is the script: only the script is signalled.
+    running, environments = stuck_flow
+    status, output, document = cancel_mid_flow(
+        running, environments, tmp_path, signal.SIGTERM, workers, entry_point=True
+    )
+
+    assert status == 2, output  # the script exits as pytest did
+    assert store(running) == NOTHING  # the flow's cleanups ran
+    assert document["cancelled"]["signal"] == "SIGTERM"
+    assert f"verdict        {tmp_path}/verdict.json" in output  # and the script still lists the reports
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist-2"])
