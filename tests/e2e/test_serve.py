@@ -105,8 +105,11 @@ def until(condition: Callable[[], Any], seconds: float = 20.0) -> Any:
 
 
 @pytest.fixture
-def environments(start_demo, tmp_path) -> Path:
-    """staging: api-gateway healthy, orders serving the wrong version, ghost with nothing that can be judged."""
+def environments(start_demo, tmp_path) -> Iterator[Path]:
+    """staging: api-gateway healthy, orders serving the wrong version, ghost with nothing that can be judged, and
+    stalled, which takes every request and never answers (a run that asks it is surely going for a minute)."""
+    stalled = socket.create_server(("127.0.0.1", 0), backlog=64)  # connections complete in the backlog, unread
+    stalled_url = f"http://127.0.0.1:{stalled.getsockname()[1]}"
     running = start_demo("api-gateway", "orders", faults={"orders": ["wrong_version"]})
     services = {name: {"url": url} for name, url in running.urls.items()}
     write_environment(tmp_path / "environments", "staging", services)
@@ -114,13 +117,16 @@ def environments(start_demo, tmp_path) -> Path:
     (tmp_path / "environments" / "bare.yaml").write_text(json.dumps(empty))  # no service: for the 404/400 cases
     text = (tmp_path / "environments" / "staging.yaml").read_text()
     (tmp_path / "environments" / "staging.yaml").write_text(
-        text + "  ghost: {url: 'http://127.0.0.1:9', health: null, ready: null, version: null}\n"
+        text
+        + "  ghost: {url: 'http://127.0.0.1:9', health: null, ready: null, version: null}\n"
+        + f"  stalled: {{url: '{stalled_url}', timeout: 60s, ready: null, version: null}}\n"
     )
     # A service the server knows, whose run stops at once on a bad setting (a usage error: no verdict).
     broken = {"environment": "broken", "services": {"api": {"url": "http://127.0.0.1:9", "timeout": "forever"}}}
     (tmp_path / "environments" / "broken.yaml").write_text(json.dumps(broken))
     (tmp_path / "environments" / "garbled.yaml").write_text("services: [\n")  # not even YAML
-    return tmp_path / "environments"
+    with stalled:
+        yield tmp_path / "environments"
 
 
 @pytest.fixture
@@ -428,12 +434,12 @@ def test_a_run_past_its_deadline_gets_sigterm_and_is_inconclusive(serve, workers
                    *(["--pytest-arg=-n", f"--pytest-arg={workers}"] if workers else []))  # fmt: skip
     started = time.monotonic()
 
-    answer = served.argo("api-gateway")
+    answer = served.argo("stalled")  # its health check waits a minute for an answer: the run is going at 1.5 s
 
     assert answer.status_code == 200 and answer.json()["verdict"] == "INCONCLUSIVE"
     assert answer.json()["stopped"].startswith("sent SIGTERM at the run timeout of 1.5s; it ended ")
     assert time.monotonic() - started < 15  # it stopped on SIGTERM: the grace period was not waited out
-    assert "run stopped: staging/api-gateway@v2.3.1: sent SIGTERM" in served.log.read_text()
+    assert "run stopped: staging/stalled@v2.3.1: sent SIGTERM" in served.log.read_text()
     until(lambda: descendants(served.pid) == [], 5)  # its workers too, if it left any
 
 
