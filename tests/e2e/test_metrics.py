@@ -127,17 +127,23 @@ def test_local_runs_the_metric_checks_against_the_demo_for_real(run_suite):
 # ---------------------------------------------------------------------------------------------------------------
 # From a real Prometheus
 
-ALERT_RULES = """
+
+def error_rate_alert(by: str) -> str:
+    """A critical alert on a 5xx share over 5 %, its expression kept per `by` (and so are the alert's labels)."""
+    return f"""
 groups:
   - name: deploycheck-tests
     rules:
       - alert: HighErrorRate
         expr: >
-          sum by (service) (rate(http_requests_total{status=~"5.."}[10s]))
-          / sum by (service) (rate(http_requests_total[10s])) > 0.05
+          sum by ({by}) (rate(http_requests_total{{status=~"5.."}}[10s]))
+          / sum by ({by}) (rate(http_requests_total[10s])) > 0.05
         for: 0s
-        labels: {severity: critical}
+        labels: {{severity: critical}}
 """
+
+
+ALERT_RULES = error_rate_alert("service")
 FROM_PROMETHEUS = {"metrics": {"window": "10s"}}
 
 
@@ -179,17 +185,7 @@ def test_from_prometheus_errors_fail_the_rate_and_the_alert_the_healthy_service_
 
 
 # Most rule sets aggregate away the `service` label: this alert carries `job` (and its severity), nothing else.
-JOB_RULES = """
-groups:
-  - name: deploycheck-tests
-    rules:
-      - alert: HighErrorRate
-        expr: >
-          sum by (job) (rate(http_requests_total{status=~"5.."}[10s]))
-          / sum by (job) (rate(http_requests_total[10s])) > 0.05
-        for: 0s
-        labels: {severity: critical}
-"""
+JOB_RULES = error_rate_alert("job")
 
 
 def test_an_alert_selector_no_alert_can_match_is_inconclusive_not_a_pass(

@@ -300,11 +300,15 @@ def test_firing_alerts_from_prometheus(stack: Stack) -> None:
     assert evidence.source["url"] == f"{stack.prometheus.url}/api/v1/alerts"
 
 
-def test_active_alerts_from_alertmanager_leave_out_the_silenced(stack: Stack) -> None:
+def alertmanager_of(stack: Stack) -> AlertmanagerServer:
     if stack.alertmanager is None:
         require("prometheus-alertmanager", "alertmanager", package="prometheus-alertmanager")  # skips, or fails in CI
-    alertmanager = stack.alertmanager
-    assert alertmanager is not None
+    assert stack.alertmanager is not None
+    return stack.alertmanager
+
+
+def test_active_alerts_from_alertmanager_leave_out_the_silenced(stack: Stack) -> None:
+    alertmanager = alertmanager_of(stack)
     _wait_until(lambda: {a["labels"]["alertname"] for a in alertmanager.alerts()} >= {"AlwaysFiring"}, 20)
     alertmanager.silence("SilencedInAlertmanager")
     (evidence,) = fetch(PrometheusSession, PromAlertsRequest(alertmanager.url, 5, alertmanager=True))
@@ -314,10 +318,7 @@ def test_active_alerts_from_alertmanager_leave_out_the_silenced(stack: Stack) ->
 
 
 def test_every_alert_alertmanager_holds_includes_the_silenced(stack: Stack) -> None:
-    if stack.alertmanager is None:
-        require("prometheus-alertmanager", "alertmanager", package="prometheus-alertmanager")  # skips, or fails in CI
-    alertmanager = stack.alertmanager
-    assert alertmanager is not None
+    alertmanager = alertmanager_of(stack)
     _wait_until(lambda: {a["labels"]["alertname"] for a in alertmanager.alerts()} >= {"SilencedInAlertmanager"}, 20)
     alertmanager.silence("SilencedInAlertmanager")
     (evidence,) = fetch(PrometheusSession, PromAlertsRequest(alertmanager.url, 5, alertmanager=True, every=True))
