@@ -5,7 +5,8 @@ It starts a private cluster (tests/postgres_server.py: initdb into a temporary d
 creates N databases, each with an Alembic version table, and a login that may read them all. Then it times each row
 ROUNDS times, rows interleaved within a round, and prints medians with the ratio to the floor:
 
-    floor       psycopg's AsyncConnection directly: per database, connect, run the same queries, close; all at once
+    floor       psycopg's AsyncConnection directly: per database, connect, run the same queries (the role check
+                first, as each session does), close; all at once
     evidence    deploycheck.evidence.EvidenceStore.prefetch of the `database` probe of every service (plan from a
                 loaded environment, read-only sessions, savepoints, timeouts), all at once in one loop
     suite       once: `pytest checks/test_database.py` over the N services (startup, collection, four checks each,
@@ -38,6 +39,7 @@ import psycopg  # noqa: E402
 from deploycheck.config import load_environment  # noqa: E402
 from deploycheck.database_evidence import plan_database  # noqa: E402
 from deploycheck.evidence import EvidenceStore, GatherSettings  # noqa: E402
+from deploycheck.probes.postgres_role import OWNED_SQL, ROLE_SQL  # noqa: E402
 from tests.postgres_server import PostgresServer, start_cluster  # noqa: E402
 
 READER, READER_PASSWORD = "bench_reader", "Bench-reader-pw"
@@ -67,13 +69,22 @@ def write_environment(directory: Path, server: PostgresServer, size: int) -> dic
     return variables
 
 
+# What every session asks before the checks' own queries: the role check first, then the server's settings.
+SESSION_SQL = (
+    (ROLE_SQL, None),
+    ("SELECT current_setting('server_version'), pg_is_in_recovery(), current_setting('transaction_read_only')", None),
+    (OWNED_SQL, {"schema": None}),
+    ("SELECT 1", None),
+)
+
+
 def floor(dsns: list[str], queries: dict[str, str]) -> float:
     async def one(dsn: str) -> int:
         connection = await psycopg.AsyncConnection.connect(dsn)
         try:
             answered = 0
-            for sql in ("SELECT 1", *queries.values()):
-                await connection.execute(sql)
+            for sql, parameters in (*SESSION_SQL, *((query, None) for query in queries.values())):
+                await connection.execute(sql, parameters)
                 answered += 1
             return answered
         finally:
@@ -85,7 +96,7 @@ def floor(dsns: list[str], queries: dict[str, str]) -> float:
     started = time.perf_counter()
     answered = asyncio.run(every())
     elapsed = time.perf_counter() - started
-    if answered != [len(queries) + 1] * len(dsns):
+    if answered != [len(SESSION_SQL) + len(queries)] * len(dsns):
         raise SystemExit(f"the floor did not get every answer: {answered}")
     return elapsed
 
@@ -147,7 +158,10 @@ def main() -> None:
         shutil.rmtree(server.directory, ignore_errors=True)
 
     medians = {row: statistics.median(values) for row, values in timings.items()}
-    print(f"{size} services, one database each, {len(queries) + 1} queries per session; median of {options.repeat}")
+    print(
+        f"{size} services, one database each, {len(SESSION_SQL) + len(queries)} queries per session; "
+        f"median of {options.repeat}"
+    )
     print(f"{'row':<10} {'seconds':>8} {'/ floor':>8}")
     for row, seconds in medians.items():
         print(f"{row:<10} {seconds:>7.3f}s {seconds / medians['floor']:>7.1f}x")

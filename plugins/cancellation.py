@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 
 from deploycheck.findings import Finding, Outcome
+from deploycheck.reports import run_notes
 from deploycheck_plugins.targets import is_running, run_key
 
 SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -186,11 +187,7 @@ class Cancelled:
 
     @property
     def reason(self) -> str:
-        left = sum(bool(flow["left_behind"]) for flow in self.flows)
-        count = f"{len(self.flows)} flow{'s' * (len(self.flows) != 1)} interrupted"
-        cleaned = f", {left} left data behind (listed under `cancelled`)" if left else ", nothing left behind"
-        why = f"cancelled by {self.signal}" if self.signal else "stopped after flows had run"
-        return why + (f"; {count}{cleaned}" if self.flows else "")
+        return run_notes.cancelled(self.section())  # worded as webhooks and Slack word it
 
     def section(self) -> dict[str, Any]:
         return {"signal": self.signal, "flows": self.flows}

@@ -24,7 +24,7 @@ from deploycheck_plugins.targets import is_running, settings_key
 
 document_key = pytest.StashKey[dict[str, Any]]()
 write_error_key = pytest.StashKey[str]()  # why a report file could not be written
-usage_error_key = pytest.StashKey[str]()  # the usage error that stopped the run once it had begun (at collection)
+usage_error_key = pytest.StashKey[str]()  # the usage error that stopped the run at collection (plugins/usage_errors.py)
 
 
 @pytest.hookimpl(trylast=True)  # after deploycheck_plugins.targets has resolved the options
@@ -40,16 +40,6 @@ def pytest_configure(config: pytest.Config) -> None:
         problem = _unwritable(path)
         if problem:
             raise pytest.UsageError(f"{flag} {path} (from {settings.origin(flag)}): cannot write there: {problem}")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_collection(session: pytest.Session) -> Any:
-    """Keep the usage error found at collection (a flow nothing defines): the verdict and the table say it first."""
-    try:
-        return (yield)
-    except pytest.UsageError as error:
-        session.config.stash[usage_error_key] = str(error)
-        raise
 
 
 @pytest.hookimpl(trylast=True)

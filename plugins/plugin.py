@@ -21,6 +21,7 @@ pytest_plugins = [
     "deploycheck_plugins.redaction",
     "deploycheck_plugins.notify",  # before outputs: both trylast, and the one registered first runs first
     "deploycheck_plugins.outputs",
+    "deploycheck_plugins.usage_errors",
     "deploycheck_plugins.baseline",
     "deploycheck_plugins.actions",
     "deploycheck_plugins.verdict",

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from deploycheck import narrowing
 from deploycheck.probes.http import HttpRequest, fetch_all
+from deploycheck.reports import run_notes
 from deploycheck.reports.evidence import source_line, value_text
 from deploycheck.text import one_line
 
@@ -40,6 +42,9 @@ def json_body(document: Mapping[str, Any], report_url: str | None) -> dict[str, 
         "expected_version": document["expected_version"],
         "finished_at": document["finished_at"],
         "reasons": document["reasons"],
+        "notes": run_notes.notes(document),  # narrowed, cancelled, acted without --approve: as the terminal says
+        "narrowed": document.get("narrowed"),
+        "cancelled": document.get("cancelled"),
         "findings": [
             {
                 key: finding.get(key)
@@ -56,7 +61,11 @@ def slack_body(document: Mapping[str, Any], report_url: str | None) -> dict[str,
     """A Slack incoming-webhook message (also read by Mattermost, Rocket.Chat): `text` alone says it all."""
     verdict = document["verdict"]
     head = f"{ICON.get(verdict, '')} deploycheck {document['environment']}: *{verdict}* -> {document['action']}"
-    lines = [head.strip()]
+    narrowed = narrowing.describe(document.get("narrowed"))  # as the terminal's verdict line says it
+    lines = [head.strip() + (f" ({narrowed})" if narrowed else "")]
+    if document.get("cancelled"):
+        lines.append(run_notes.cancelled(document["cancelled"]))
+        lines += run_notes.left_behind(document["cancelled"])
     for finding in not_passed(document)[:MAX_FINDINGS]:
         lines.append(
             f"• {finding.get('service') or 'environment'} {finding['check']} {finding['outcome']}: "
@@ -64,7 +73,9 @@ def slack_body(document: Mapping[str, Any], report_url: str | None) -> dict[str,
             f"limit {value_text(finding.get('limit'))}; {source_line(finding.get('source') or {})})"
         )
     for action in document["actions"]:
-        lines.append(f"action: {action.get('action')} {action.get('service') or ''} {action.get('result') or ''}")
+        allowed = run_notes.approval(action)
+        line = f"action: {action.get('action')} {action.get('service') or ''} {action.get('result') or ''}"
+        lines.append(" ".join(line.split()) + (f" ({allowed})" if allowed else ""))
     if report_url:
         lines.append(f"report: {report_url}")
     return {"text": "\n".join(lines)}

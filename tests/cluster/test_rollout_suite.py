@@ -29,6 +29,7 @@ from tests.cluster.workloads import (
 from tests.conftest import SuiteRun, set_faults, write_environment
 
 pytestmark = pytest.mark.cluster
+pytest_plugins = ["tests.webhook_receiver"]
 
 V1, V2 = "v2.3.0", "v2.3.1"  # the demo serves v2.3.1: the version just deployed
 ROLLOUT_CHECKS = ("rollout.complete", "rollout.pods_ready", "rollout.restarts", "rollout.image_matches")
@@ -99,6 +100,28 @@ def test_a_failing_v2_is_rolled_back_to_v1_and_verified(kube_cluster, kube_names
     assert revision_of(cp, ns, "orders") == "3"  # the controller really rolled back: v1's ReplicaSet, revision 3
     assert "action: rollback: service orders" in run.stdout
     jsonschema.validate(run.verdict, schema())
+
+
+def test_a_rollback_a_file_let_go_ahead_without_approve_says_so_in_every_message(
+    kube_cluster, kube_namespace, orders, run_suite, receiver, workers
+):
+    cp, ns = kube_cluster, kube_namespace
+    file = orders() / "production.yaml"
+    hooks = [{"url": f"{receiver.url}/slack", "format": "slack"}, {"url": f"{receiver.url}/json"}]
+    configured = {**yaml.safe_load(file.read_text()), "requires_approval": False, "notifications": {"webhooks": hooks}}
+    file.write_text(yaml.safe_dump(configured, sort_keys=False))
+    set_image(cp, ns, "orders", V2)
+    run = run_suite(file.parent, "--env", "production", "--rollback", workers=workers)  # no --approve
+
+    assert run.ret == 1, run.stdout
+    [action] = run.verdict["actions"]
+    said = f"approval not required: {file} sets requires_approval: false"
+    assert action["result"] == "rolled back" and f"approval {action['approval']}" == said, action
+    assert said in run.stdout  # the terminal's action line
+    (slack,) = receiver.bodies("/slack")
+    assert "action: rollback orders rolled back (" + said + ")" in slack["text"].splitlines(), slack["text"]
+    (generic,) = receiver.bodies("/json")
+    assert generic["notes"] == ["rollback orders: " + said] and generic["actions"] == run.verdict["actions"]
 
 
 def test_nothing_changes_without_rollback_without_approval_or_in_a_dry_run(

@@ -17,10 +17,13 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+import yaml
 
 from deploycheck.verdict import schema
 from tests.conftest import REPO, set_faults, write_environment
 from tests.e2e.test_flows import CRUD
+
+pytest_plugins = ["tests.webhook_receiver"]
 
 SMOKE_USER = "smoke-cancel"
 SMOKE_PASSWORD = "cancel-Pa55word-never-shown"
@@ -216,6 +219,35 @@ def test_a_cleanup_that_fails_during_the_cancellation_is_listed(stuck_flow, tmp_
     assert "left data behind" in document["reasons"][0], document["reasons"]
     finding = next(f for f in document["services"]["api-gateway"]["findings"] if f["check"] == "flows.stuck")
     assert finding["outcome"] == "failed" and "cleanup failed, left behind" in finding["message"], finding
+
+
+def test_webhooks_say_the_run_was_cancelled_and_what_it_left_behind(stuck_flow, receiver, tmp_path, workers):
+    running, environments = stuck_flow
+    file = environments / "staging.yaml"
+    configured = yaml.safe_load(file.read_text())
+    hooks = [{"url": f"{receiver.url}/slack", "format": "slack"}, {"url": f"{receiver.url}/json"}]
+    file.write_text(yaml.safe_dump({**configured, "notifications": {"webhooks": hooks}}, sort_keys=False))
+    status, output, document = cancel_mid_flow(
+        running,
+        environments,
+        tmp_path,
+        signal.SIGTERM,
+        workers,
+        before_signal=lambda: set_faults(running, "api-gateway", ["report_slow", "delete_fails"]),
+    )
+
+    assert status == 2, output
+    said = "cancelled by SIGTERM; 1 flow interrupted, 1 left data behind (listed under `cancelled`)"
+    assert said in document["reasons"][0], document["reasons"]  # as the terminal and summary.md say it
+    (slack,) = receiver.bodies("/slack")
+    lines = slack["text"].splitlines()
+    assert lines[0] == ":warning: deploycheck staging: *INCONCLUSIVE* -> hold" and lines[1] == said, lines
+    left = [line for line in lines if line.startswith("flow stuck (api-gateway) left behind: ")]
+    assert len(left) == 2 and all("answered 500" in line for line in left), lines
+    (generic,) = receiver.bodies("/json")
+    assert generic["notes"] == [said]
+    assert generic["cancelled"] == document["cancelled"] and generic["cancelled"]["signal"] == "SIGTERM"
+    assert SMOKE_PASSWORD not in json.dumps(receiver.received)
 
 
 def test_the_handlers_before_the_run_are_back_after_it(start_demo, pytester, tmp_path):

@@ -116,6 +116,27 @@ def test_bad_configuration_is_a_usage_error(run_suite, tmp_path, content, args, 
     assert run.verdict is None  # nothing ran, so nothing was judged
 
 
+def test_an_unset_variable_a_selected_check_needs_is_a_usage_error_said_first(run_suite, tmp_path, workers):
+    """Found at collection, where xdist's workers collect and its controller does not: -n 2 exits as serial does."""
+    services = {"api-gateway": {"url": "http://127.0.0.1:9", "database": {"dsn": "${DEPLOYCHECK_TEST_UNSET_DSN}"}}}
+    environments = write_environment(tmp_path / "environments", "staging", services)
+    run = run_suite(environments, "--env", "staging", workers=workers)
+
+    why = (
+        "services.api-gateway.database: ${DEPLOYCHECK_TEST_UNSET_DSN} is not set, and the check of `database` "
+        "needs it: export it before running, or deselect that check"
+    )
+    assert run.ret == 4, run.stdout
+    assert "INTERNALERROR" not in run.stdout and "Interrupted" not in run.stdout, run.stdout
+    said = [line for line in run.stdout.splitlines() if why in line or "not run" in line or "not judged" in line]
+    assert said and why in said[0], run.stdout  # its message first, before what did not run
+    assert run.verdict is not None and run.verdict["exit_status"] == 4, run.stdout
+    assert (
+        f"the run stopped before its end (USAGE_ERROR): {environments / 'staging.yaml'}: {why}"
+        in run.verdict["reasons"]
+    )
+
+
 def test_hostile_files_are_refused_quickly(tmp_path):
     """In process, timed: the whole suite's start-up would hide how long the file itself takes."""
     import time

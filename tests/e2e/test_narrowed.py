@@ -9,6 +9,8 @@ import pytest
 from deploycheck.verdict import schema
 from tests.conftest import REPO, write_environment
 
+pytest_plugins = ["tests.webhook_receiver"]
+
 APPLICABLE = 6  # health.liveness, health.readiness, version.matches_expected for each of two services
 
 
@@ -61,3 +63,22 @@ def test_a_test_file_on_the_command_line_narrows_to_what_it_holds(environments, 
     assert f"PASS -> promote (4 checks ran: narrowed by {health}; checks outside it were not collected)" in run.stdout
     assert f"Narrowed: 4 checks ran: narrowed by {health}" in summary.read_text()
     jsonschema.validate(run.verdict, schema())
+
+
+def test_webhooks_say_the_run_was_narrowed_as_the_terminal_does(start_demo, run_suite, receiver, tmp_path, workers):
+    running = start_demo("api-gateway", "orders")
+    hooks = [
+        {"url": f"{receiver.url}/slack", "format": "slack", "verdicts": ["PASS"]},
+        {"url": f"{receiver.url}/json", "verdicts": ["PASS"]},
+    ]
+    services = {name: {"url": url} for name, url in running.urls.items()}
+    environments = write_environment(tmp_path / "environments", "staging", services, notifications={"webhooks": hooks})
+    run = run_suite(environments, "--env", "staging", "-k", "liveness", workers=workers)
+
+    note = f"2 of {APPLICABLE} applicable checks ran: narrowed by -k liveness"
+    assert run.ret == 0 and f"VERDICT: PASS -> promote ({note})" in run.stdout, run.stdout
+    (slack,) = receiver.bodies("/slack")
+    assert slack["text"].splitlines()[0] == f":white_check_mark: deploycheck staging: *PASS* -> promote ({note})"
+    (generic,) = receiver.bodies("/json")
+    assert generic["notes"] == [note]
+    assert generic["narrowed"] == run.verdict["narrowed"] == {"by": ["-k liveness"], "ran": 2, "applicable": 6}
