@@ -1,9 +1,9 @@
 """No alert of a deciding severity fires for the service."""
 
-from deploycheck import judge_metrics
-from deploycheck.alert_selectors import selector_of
-from deploycheck.config_sections import Alerts
-from deploycheck.exposition import ExpositionError, parse_matchers
+from deploycheck.config.sections import Alerts
+from deploycheck.kinds.metrics import rules as judge_metrics
+from deploycheck.kinds.metrics.alert_selectors import selector_of
+from deploycheck.kinds.metrics.exposition import ExpositionError, parse_matchers
 
 
 def test_no_critical_firing(target, firing_alerts, alert_selectors, verify):

@@ -6,7 +6,7 @@ at once before the first check runs. A role that could act outside a read-only s
 
 import pytest
 
-from deploycheck import database_rules
+from deploycheck.kinds.database import rules as database_rules
 
 
 def test_reachable(database, verify):

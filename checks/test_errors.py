@@ -1,6 +1,6 @@
 """Error rate: under the SLO now, and not much worse than before the deploy."""
 
-from deploycheck import metric_rules
+from deploycheck.kinds.metrics import limits as metric_rules
 
 
 def test_rate(target, traffic, verify):

@@ -1,6 +1,6 @@
 """Liveness and readiness: each endpoint answers with the expected status and body."""
 
-from deploycheck import judge
+from deploycheck.kinds.http import rules as judge
 
 
 def test_liveness(target, health, verify):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploycheck import judge_metrics
+from deploycheck.kinds.metrics import rules as judge_metrics
 
 
 def test_cpu(target, usage, verify):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploycheck import kubernetes_rules
+from deploycheck.kinds.kubernetes import rules as kubernetes_rules
 
 
 def test_complete(target, rollout, verify):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploycheck import judge
+from deploycheck.kinds.http import rules as judge
 
 
 def test_matches_expected(target, version, verify):

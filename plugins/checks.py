@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from deploycheck.evidence import PROBES
+from deploycheck.evidence.registry import REGISTRY
 from deploycheck.findings import CheckFailed, Finding, Inconclusive, Outcome
 from deploycheck.outcomes import Ending
 from deploycheck_plugins import reporting
@@ -109,7 +109,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def why_not_applicable(config: pytest.Config, item: pytest.Item, service: str | None) -> _Reason | None:
     """Why the check cannot apply to this run, known from the configuration alone."""
     run, at_time = config.stash[run_key], config.stash[settings_key].at
-    probes = [PROBES[name] for name in probes_of(item)]
+    probes = [REGISTRY.probe(name) for name in probes_of(item)]
     if at_time is not None and {probe.kind for probe in probes} != {"metrics"}:
         # The past is in Prometheus's history; health, the cluster, the database and flows are only now.
         at = datetime.fromtimestamp(at_time, UTC).isoformat(timespec="seconds")
@@ -127,7 +127,7 @@ def why_not_applicable(config: pytest.Config, item: pytest.Item, service: str | 
 def _sections_read(item: pytest.Item, service: str | None) -> list[tuple[str | None, str]]:
     """(service or None for the environment, section) for every configuration section the check's probes read."""
     read: set[tuple[str | None, str]] = set()
-    for probe in (PROBES[name] for name in probes_of(item)):
+    for probe in (REGISTRY.probe(name) for name in probes_of(item)):
         read.add((None if probe.scope == "environment" else service, probe.section))
         read.update((service, section) for section in probe.also_judges if service is not None)
     return sorted(read, key=lambda pair: (pair[0] or "", pair[1]))

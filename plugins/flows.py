@@ -25,8 +25,8 @@ import pytest
 
 from deploycheck import tls
 from deploycheck.actions.approval import allowed_by
-from deploycheck.config import ConfigError, FlowOptions, Service, check_flow_names
-from deploycheck.config_variables import SECRET_KEY
+from deploycheck.config.loader import ConfigError, FlowOptions, Service, check_flow_names
+from deploycheck.config.variables import SECRET_KEY
 from deploycheck.flows import declared
 from deploycheck.flows.runner import CannotStart, FlowSession, StepFailed
 from deploycheck_plugins.cancellation import cancellation_of

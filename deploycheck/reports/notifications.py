@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deploycheck.probes.http import HttpRequest, fetch_all
+from deploycheck.kinds.http.session import HttpRequest, fetch_all
 from deploycheck.reports.evidence import source_line, value_text
 from deploycheck.text import one_line
 

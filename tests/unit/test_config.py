@@ -6,7 +6,7 @@ from textwrap import dedent
 import pytest
 import yaml
 
-from deploycheck.config import (
+from deploycheck.config.loader import (
     TLS,
     ConfigError,
     Endpoint,
@@ -17,7 +17,7 @@ from deploycheck.config import (
     parse_duration,
     parse_timeout,
 )
-from deploycheck.config_sections import Database, Prometheus, Rollback, Slo
+from deploycheck.config.sections import Database, Prometheus, Rollback, Slo
 from deploycheck.secrets import Secret
 from tests.conftest import REPO
 
