@@ -1,8 +1,8 @@
 """No alert of a deciding severity fires for the service."""
 
-from deploycheck.config.sections import Alerts
 from deploycheck.kinds.metrics import rules as judge_metrics
 from deploycheck.kinds.metrics.alert_selectors import selector_of
+from deploycheck.kinds.metrics.config import Alerts
 from deploycheck.kinds.metrics.exposition import ExpositionError, parse_matchers
 
 

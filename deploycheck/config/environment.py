@@ -8,30 +8,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from deploycheck.config.model import (
-    ENVIRONMENT_SECTIONS,
-    SERVICE_SECTIONS,
-    TLS,
-    Demo,
-    Endpoint,
-    FlowOptions,
-    VersionEndpoint,
-)
-from deploycheck.config.sections import (
-    Alertmanager,
-    Alerts,
-    Baseline,
-    Database,
-    KubernetesCluster,
-    KubernetesWorkload,
-    Metrics,
-    Notifications,
-    Prometheus,
-    Resources,
-    Rollback,
-    Slo,
-)
+from deploycheck.config.model import ENVIRONMENT_SECTIONS, SERVICE_SECTIONS, TLS, Demo, FlowOptions
+from deploycheck.config.sections import Notifications, Rollback
 from deploycheck.flows.model import DeclaredFlow
+from deploycheck.kinds.database.config import Database
+from deploycheck.kinds.http.config import Endpoint, VersionEndpoint
+from deploycheck.kinds.kubernetes.config import KubernetesCluster, KubernetesWorkload
+from deploycheck.kinds.metrics.config import Alertmanager, Alerts, Baseline, Metrics, Prometheus, Resources, Slo
 from deploycheck.secrets import Secret
 
 

@@ -29,15 +29,14 @@ from deploycheck.config.model import (
     SERVICE_SECTIONS,
     TLS,
     Demo,
-    Endpoint,
     EnvironmentShape,
     FlowOptions,
     ServiceSpec,
-    VersionEndpoint,
 )
 from deploycheck.config.variables import SECRET_KEY, Resolution, Unresolved, VariableResolver
 from deploycheck.config.yaml_safe import read_yaml
 from deploycheck.flows import check as flow_check
+from deploycheck.kinds.http.config import Endpoint, VersionEndpoint
 
 __all__ = [
     "TLS",

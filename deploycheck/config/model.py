@@ -10,20 +10,7 @@ from typing import Any, Literal, Self, get_args
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.dataclasses import dataclass
 
-from deploycheck.config.sections import (
-    Alertmanager,
-    Alerts,
-    Baseline,
-    Database,
-    KubernetesCluster,
-    KubernetesWorkload,
-    Metrics,
-    Notifications,
-    Prometheus,
-    Resources,
-    Rollback,
-    Slo,
-)
+from deploycheck.config.sections import Notifications, Rollback
 from deploycheck.config.types import (
     CheckId,
     FilePath,
@@ -31,7 +18,6 @@ from deploycheck.config.types import (
     FlowName,
     HeaderName,
     HeaderValue,
-    HttpStatus,
     HttpUrl,
     LatencyMs,
     Model,
@@ -40,9 +26,12 @@ from deploycheck.config.types import (
     ServiceName,
     Text,
     Timeout,
-    UrlPath,
 )
 from deploycheck.flows.model import DeclaredFlow
+from deploycheck.kinds.database.config import Database
+from deploycheck.kinds.http.config import Endpoint, VersionEndpoint
+from deploycheck.kinds.kubernetes.config import KubernetesCluster, KubernetesWorkload
+from deploycheck.kinds.metrics.config import Alertmanager, Alerts, Baseline, Metrics, Prometheus, Resources, Slo
 
 SERVICE_SECTIONS = ("kubernetes", "metrics", "slo", "baseline", "alerts", "resources", "database", "rollback")
 ENVIRONMENT_SECTIONS = ("prometheus", "alertmanager", "kubernetes", "notifications")
@@ -66,33 +55,6 @@ FaultMode = Literal[
 FAULT_MODES: tuple[str, ...] = get_args(FaultMode)
 
 _STRICT = ConfigDict(extra="forbid")
-
-
-@dataclass(frozen=True, config=_STRICT)
-class Endpoint:
-    """An HTTP endpoint a check requests, and what a good answer looks like."""
-
-    path: UrlPath = Field(description="path (and query) under the service's URL", examples=["/health"])
-    expect_status: HttpStatus = Field(default=200, description="the status a good answer has")
-    expect: dict[str, Any] = Field(
-        default_factory=dict,
-        description="JSON fields the body must have, with these values",
-        examples=[{"status": "ok"}],
-    )
-
-    def __repr__(self) -> str:
-        return f"Endpoint({_without_query(self.path)!r}, {self.expect_status}, {self.expect!r})"
-
-
-@dataclass(frozen=True, config=_STRICT)
-class VersionEndpoint:
-    """Where the service says which version it runs."""
-
-    path: UrlPath = Field(description="path of the version endpoint", examples=["/version"])
-    field: Text = Field(default="version", description="dotted path into the JSON body", examples=["build.version"])
-
-    def __repr__(self) -> str:
-        return f"VersionEndpoint({_without_query(self.path)!r}, {self.field!r})"
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -239,8 +201,3 @@ class EnvironmentFile(_TopLevel):
         min_length=1, description="the services, by name", examples=[{"api": {"url": "https://api.example.com"}}]
     )
     defaults: ServiceSpec | None = Field(default=None, description="service keys applied to every service")
-
-
-def _without_query(path: str) -> str:
-    """A path for display: its query may carry a token (`?access_token=${TOKEN}`)."""
-    return path.split("?", 1)[0] + ("?***" if "?" in path else "")

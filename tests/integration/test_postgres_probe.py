@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 
-from deploycheck.config.sections import Database
 from deploycheck.evidence.base import Evidence
 from deploycheck.findings import Outcome
 from deploycheck.kinds.database import rules as database_rules
+from deploycheck.kinds.database.config import Database
 from deploycheck.kinds.database.probes import REPLICATION_SQL
 from deploycheck.kinds.database.session import DatabaseAnswer, PostgresRequest, PostgresSession, where_of
 from tests.postgres_server import start_replica

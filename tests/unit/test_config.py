@@ -9,15 +9,16 @@ import yaml
 from deploycheck.config.loader import (
     TLS,
     ConfigError,
-    Endpoint,
     Overrides,
     Service,
-    VersionEndpoint,
     load_environment,
     parse_duration,
     parse_timeout,
 )
-from deploycheck.config.sections import Database, Prometheus, Rollback, Slo
+from deploycheck.config.sections import Rollback
+from deploycheck.kinds.database.config import Database
+from deploycheck.kinds.http.config import Endpoint, VersionEndpoint
+from deploycheck.kinds.metrics.config import Prometheus, Slo
 from deploycheck.secrets import Secret
 from tests.conftest import REPO
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from deploycheck.config.sections import Database, Migrations
 from deploycheck.kinds.database import probes as plan
+from deploycheck.kinds.database.config import Database, Migrations
 from deploycheck.kinds.database.session import PostgresRequest, describe_failure
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from deploycheck.config.sections import Database, Migrations
 from deploycheck.evidence.base import Evidence
 from deploycheck.findings import Outcome
 from deploycheck.kinds.database import rules
+from deploycheck.kinds.database.config import Database, Migrations
 from deploycheck.kinds.database.role import RoleAnswer
 from deploycheck.kinds.database.session import DatabaseAnswer, QueryAnswer
 from deploycheck.kinds.http.session import HttpResponse

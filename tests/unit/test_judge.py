@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from deploycheck.config.loader import Endpoint, VersionEndpoint
 from deploycheck.evidence.base import Evidence
 from deploycheck.findings import Outcome
 from deploycheck.kinds.http import rules as judge
+from deploycheck.kinds.http.config import Endpoint, VersionEndpoint
 from deploycheck.kinds.http.session import HttpRequest, HttpResponse
 
 SOURCE = HttpRequest("GET", "http://svc/health", 5.0).describe()

@@ -5,7 +5,7 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from deploycheck.config.sections import Metrics
+from deploycheck.kinds.metrics.config import Metrics
 from deploycheck.kinds.metrics.exposition import Sample, Snapshot, parse_exposition
 from deploycheck.kinds.metrics.traffic import (
     counter_increase,

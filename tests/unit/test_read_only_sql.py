@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from deploycheck.config.sections import Migrations
+from deploycheck.kinds.database.config import Migrations
 from deploycheck.kinds.database.read_only_sql import as_subquery, problem_with
 
 

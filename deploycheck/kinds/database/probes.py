@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from deploycheck.config.loader import Environment, Service
-from deploycheck.config.sections import Database, Migrations
 from deploycheck.evidence.probe import GatherSettings, Probe
 from deploycheck.evidence.registry import register, register_session
 from deploycheck.kinds.database import read_only_sql
+from deploycheck.kinds.database.config import Database, Migrations
 from deploycheck.kinds.database.session import APPLICATION_NAME, PostgresRequest, PostgresSession, where_of
 
 QUERY_CHARS = 200  # of a session's query, kept in the evidence

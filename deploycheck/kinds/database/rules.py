@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from deploycheck.config.sections import Database, Migrations
 from deploycheck.evidence.base import Evidence
 from deploycheck.findings import Finding, Outcome
+from deploycheck.kinds.database.config import Database, Migrations
 from deploycheck.kinds.database.session import DatabaseAnswer, QueryAnswer
 from deploycheck.text import cut
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from deploycheck.config.loader import Endpoint, VersionEndpoint
 from deploycheck.evidence.base import Evidence
 from deploycheck.findings import Finding, Outcome
+from deploycheck.kinds.http.config import Endpoint, VersionEndpoint
 from deploycheck.kinds.http.session import MAX_BODY_BYTES
 from deploycheck.text import cut, cut_value, one_line
 

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deploycheck.config.loader import Environment, Service
-from deploycheck.config.sections import KubernetesCluster
 from deploycheck.evidence.base import Evidence
 from deploycheck.evidence.probe import GatherSettings, Probe
 from deploycheck.evidence.registry import register, register_session
 from deploycheck.kinds.kubernetes import rules as kubernetes_rules
+from deploycheck.kinds.kubernetes.config import KubernetesCluster
 from deploycheck.kinds.kubernetes.session import ClusterAccess, KubernetesSession, Rollout, RolloutRequest
 
 DEFAULT_NAMESPACE = "default"

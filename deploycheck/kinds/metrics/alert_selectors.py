@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from deploycheck.config.loader import Environment, Service
-from deploycheck.config.sections import Alerts
 from deploycheck.evidence.base import Evidence
 from deploycheck.evidence.probe import GatherSettings, Probe
 from deploycheck.evidence.registry import register
 from deploycheck.kinds.http.session import mask_url_password
+from deploycheck.kinds.metrics.config import Alerts
 from deploycheck.kinds.metrics.exposition import ExpositionError, Matcher, parse_matchers
 from deploycheck.kinds.metrics.probes import _BATCHABLE, BATCH_LABEL, SERIES_SINCE_S, _access
 from deploycheck.kinds.metrics.session import AlertRule, PromAlertsRequest, PromApiGet, PrometheusSession

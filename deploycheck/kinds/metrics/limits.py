@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from deploycheck.config.loader import Service
-from deploycheck.config.sections import Baseline, Slo
 from deploycheck.findings import Finding
+from deploycheck.kinds.metrics.config import Baseline, Slo
 from deploycheck.kinds.metrics.rules import Proof, error_rate, error_rate_vs_baseline, latency, latency_vs_baseline
 from deploycheck.kinds.metrics.traffic import Traffic
 

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deploycheck.config.loader import Environment, Service
-from deploycheck.config.sections import HttpApi, Metrics
 from deploycheck.evidence.base import Evidence
 from deploycheck.evidence.probe import GatherSettings, Probe
 from deploycheck.evidence.registry import register, register_session
@@ -31,6 +30,7 @@ from deploycheck.kinds.http.session import (
     mask_url_password,
     tls_options,
 )
+from deploycheck.kinds.metrics.config import HttpApi, Metrics
 from deploycheck.kinds.metrics.empty_answers import nothing_matched, scrape_interval, too_early
 from deploycheck.kinds.metrics.scrape import ScrapeRequest, ScrapeSession
 from deploycheck.kinds.metrics.session import FiringAlert, PromAlertsRequest, PromApiGet, PrometheusSession, PromQuery

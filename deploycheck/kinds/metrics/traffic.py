@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deploycheck.config.sections import Metrics
+from deploycheck.kinds.metrics.config import Metrics
 from deploycheck.kinds.metrics.exposition import ExpositionError, Sample, Snapshot, parse_matchers
 
 # Relative difference between adjacent cumulative bucket counts that histogram_quantile treats as a floating-point
