@@ -15,12 +15,18 @@ ProbeKey = tuple[str | None, str]  # (service name, or None for the environment;
 
 
 class Request(Protocol):
-    """What a kind's `plan` returns: bounded by its own deadline, and described as evidence (never a secret)."""
+    """What a kind's `plan` returns: bounded by its own deadline, and described as evidence (never a secret). A
+    request whose fetch takes longer than one timeout (two scrapes and the wait between) says so in `deadline_s`."""
 
     @property
     def timeout_s(self) -> float: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+
+def deadline_of(request: Any) -> float:
+    """The longest a fetch of the request may take: its `deadline_s` if it has one, else its `timeout_s`."""
+    return float(getattr(request, "deadline_s", getattr(request, "timeout_s", 0.0)))
 
 
 class Fetcher(Protocol):

@@ -23,7 +23,7 @@ from typing import Any
 
 from deploycheck.config.environment import Environment
 from deploycheck.evidence.base import Evidence
-from deploycheck.evidence.probe import Fetcher, GatherSettings, NotConfigured, Probe, ProbeKey
+from deploycheck.evidence.probe import Fetcher, GatherSettings, NotConfigured, Probe, ProbeKey, deadline_of
 from deploycheck.evidence.registry import PROBES, REGISTRY, SESSIONS
 
 RETRY_INTERVAL_S = 1.0
@@ -87,7 +87,7 @@ class EvidenceStore:
                 for key, (probe, request) in planned.items()
             }
             # Every kind bounds each request; this bounds the whole gathering too, whatever an adapter does.
-            longest = max((getattr(request, "timeout_s", 0.0) for _, request in planned.values()), default=0.0)
+            longest = max((deadline_of(request) for _, request in planned.values()), default=0.0)
             await asyncio.wait(tasks.values(), timeout=self.settings.wait_ready_s + longest + GRACE_S)
             results = {}
             for key, task in tasks.items():

@@ -2,7 +2,7 @@
 
 The `database` probe (kind `postgres`) asks, in one session: the round trip (always), the applied migrations of the
 configured tool, who waits on whose lock, the oldest open transactions, and the replica's lag. Each answer, its
-SQL and its timing are the evidence; `database_rules` judges them. The connection string is a secret: the evidence
+SQL and its timing are the evidence; `rules.py` judges them. The connection string is a secret: the evidence
 shows host, port, database and sslmode only.
 """
 

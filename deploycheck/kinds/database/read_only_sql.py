@@ -5,7 +5,7 @@ subquery, `SELECT * FROM (<query>) AS q`, so the server's own grammar refuses an
 statement, COPY, SELECT INTO, a WITH holding an INSERT, UPDATE, DELETE or MERGE), whatever this lexer missed.
 
 What this cannot see: what a function does inside. A read-only transaction refuses every write to a table, but not
-a function's side effects outside the tables; that is what the role check of `probes/postgres_role.py` is for.
+a function's side effects outside the tables; that is what the role check of `role.py` is for.
 The well-known ones are refused here by name, as a guard against mistakes (a deny list is never complete).
 """
 

@@ -1,6 +1,6 @@
 """The metric rules of a service, as its configuration sets them: one function per check id, from the service and
 its traffic figures to a Finding. The checks in checks/ call them once; the watch loop (watch.py) calls them every
-round. The arithmetic is in judge_metrics; this only picks the limits."""
+round. The arithmetic is in rules.py; this only picks the limits."""
 
 from __future__ import annotations
 

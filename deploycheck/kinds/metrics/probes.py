@@ -3,7 +3,7 @@
 Each is one probe whose evidence is a figure the checks judge (`Traffic`, `Usage`, the firing alerts), gathered
 by a composite kind that asks the right source: the environment's Prometheus (several instant queries at once,
 at the run's "now" or at the deploy time) or, without one, the service's own `/metrics` scraped twice. Which
-source was used, and the queries or URLs behind it, are in the evidence. No judgement here: `judge_metrics` does.
+source was used, and the queries or URLs behind it, are in the evidence. No judgement here: `rules.py` does.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ when a deciding rule is broken more often than the failure limit allows (the gui
 back at the first sustained breach, not at the end).
 
 Each round gathers the services' traffic afresh, as of that round's time, and judges it with the same rules as
-the checks (metric_rules). The baseline does not move, so it is gathered once. Free of pytest: the plugin prints
+the checks (limits.py). The baseline does not move, so it is gathered once. Free of pytest: the plugin prints
 the rounds and puts them in the verdict."""
 
 from __future__ import annotations
