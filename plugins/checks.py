@@ -119,7 +119,7 @@ def why_not_applicable(config: pytest.Config, item: pytest.Item, service: str | 
         if probe.scope == "environment" and probe.plan(run.configured, None, run.settings) is None:
             return f"no `{probe.section}` configured for {run.configured.name}", source
         services = run.configured.services
-        if probe.scope == "service" and service and getattr(services[service], probe.section, None) is None:
+        if probe.scope == "service" and service and services[service].section(probe.section) is None:
             return f"{run.configured.name}/{service}: no `{probe.section}` configured for this service", source
     return None
 

@@ -9,7 +9,6 @@ its fixture like the built-in ones."""
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
@@ -17,28 +16,28 @@ import pytest
 from deploycheck.demo import DemoError
 from deploycheck.evidence.base import Evidence
 from deploycheck.evidence.probe import NotConfigured
-from deploycheck.evidence.registry import REGISTRY, KindRegistry
+from deploycheck.evidence.registry import REGISTRY, add_installed
 from deploycheck.findings import Inconclusive
+from deploycheck_plugins.options import is_active
 from deploycheck_plugins.targets import Target, environment_key, run_key, settings_key
 
-ENTRY_POINTS = "deploycheck.kinds"
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_configure")  # before targets.py loads the environment
+def pytest_configure_kinds(config: pytest.Config) -> None:
+    """The kinds of pip plugins (entry points) and of `conftest.py` files (the hook), beside the built-in ones:
+    their sections are validated with the others."""
+    if is_active(config) and not config.option.help:
+        add_installed(REGISTRY)
+        config.hook.pytest_deploycheck_kinds(registry=REGISTRY)
 
 
 @pytest.hookimpl(trylast=True)  # after targets.py has loaded the environment
 def pytest_configure(config: pytest.Config) -> None:
     if settings_key not in config.stash:
         return  # not a run of the suite (inactive, or --help)
-    add_kinds(config, REGISTRY)
     if environment_key in config.stash:
         REGISTRY.load_for(config.stash[environment_key])
     config.pluginmanager.register(probe_fixtures(REGISTRY.probe_scopes()), "deploycheck-probes")
-
-
-def add_kinds(config: pytest.Config, registry: KindRegistry) -> None:
-    """The kinds of pip plugins (entry points) and of `conftest.py` files (the hook), beside the built-in ones."""
-    for entry_point in entry_points(group=ENTRY_POINTS):
-        entry_point.load()(registry)
-    config.hook.pytest_deploycheck_kinds(registry=registry)
 
 
 def probe_fixtures(scopes: dict[str, str]) -> object:

@@ -77,7 +77,7 @@ class Target:
         """The service's configuration for `section`, or skip the check: it does not apply to this service.
 
         A section whose `${VAR}`s are not set cannot be used: the check is inconclusive and says which."""
-        value = getattr(self.run.configured.services[self.name], section, None)
+        value = self.run.configured.services[self.name].section(section)
         if not value:
             pytest.skip(f"{self.id}: no `{section}` configured for this service")
         if not getattr(value, "resolved", True):
@@ -289,7 +289,7 @@ def _require_resolved(environment: Environment, wanted: list[ProbeKey]) -> None:
     for service_name, probe in dict.fromkeys(wanted):
         holder: Any = environment.services[service_name] if service_name is not None else environment
         name = REGISTRY.probe(probe).section
-        section = getattr(holder, name, None)
+        section = holder.section(name)
         if section is not None and not getattr(section, "resolved", True):
             unset = ", ".join(f"${{{variable}}}" for variable in section.unset_variables())
             where = f"services.{service_name}.{name}" if service_name else name

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from deploycheck.config.model import ENVIRONMENT_SECTIONS, SERVICE_SECTIONS, TLS, Demo, FlowOptions
@@ -41,6 +42,7 @@ class Service:
     resources: Resources | None = None
     database: Database | None = None
     rollback: Rollback | None = None
+    plugged: Mapping[str, Any] = field(default_factory=dict)  # the sections of kinds from outside (config.compose)
 
     def __repr__(self) -> str:
         # pytest prints locals (-l, --full-trace): show where the service is, never credentials, paths or headers.
@@ -54,7 +56,12 @@ class Service:
 
     def configured_sections(self) -> tuple[str, ...]:
         """The later sections (kubernetes, metrics, ...) configured for this service."""
-        return tuple(name for name in SERVICE_SECTIONS if getattr(self, name) is not None)
+        built_in = (name for name in SERVICE_SECTIONS if getattr(self, name) is not None)
+        return (*built_in, *(name for name, value in self.plugged.items() if value is not None))
+
+    def section(self, name: str) -> Any:
+        """The configured section `name` (a built-in one, or a plugged kind's), or None."""
+        return self.plugged[name] if name in self.plugged else getattr(self, name, None)
 
 
 @dataclass(frozen=True, repr=False)
@@ -74,6 +81,7 @@ class Environment:
     alertmanager: Alertmanager | None = None
     kubernetes: KubernetesCluster | None = None
     notifications: Notifications | None = None
+    plugged: Mapping[str, Any] = field(default_factory=dict)  # the sections of kinds from outside (config.compose)
 
     def __repr__(self) -> str:
         return f"Environment({self.name!r}, services={list(self.services)!r})"
@@ -92,7 +100,12 @@ class Environment:
 
     def configured_sections(self) -> tuple[str, ...]:
         """The environment-level sections configured, e.g. ("prometheus", "kubernetes")."""
-        return tuple(name for name in ENVIRONMENT_SECTIONS if getattr(self, name) is not None)
+        built_in = (name for name in ENVIRONMENT_SECTIONS if getattr(self, name) is not None)
+        return (*built_in, *(name for name, value in self.plugged.items() if value is not None))
+
+    def section(self, name: str) -> Any:
+        """The configured section `name` (a built-in one, or a plugged kind's), or None."""
+        return self.plugged[name] if name in self.plugged else getattr(self, name, None)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from deploycheck.config import compose
 from deploycheck.config.durations import parse_duration, parse_timeout
 from deploycheck.config.environment import Environment, Overrides, Service
 from deploycheck.config.errors import ConfigError, KeyPath, dotted
@@ -29,9 +30,7 @@ from deploycheck.config.model import (
     SERVICE_SECTIONS,
     TLS,
     Demo,
-    EnvironmentShape,
     FlowOptions,
-    ServiceSpec,
 )
 from deploycheck.config.variables import SECRET_KEY, Resolution, Unresolved, VariableResolver
 from deploycheck.config.yaml_safe import read_yaml
@@ -85,9 +84,10 @@ def load_environment(
     `sections`: the later sections whose `${VAR}`s must be set (None: all; `()`: none, only the core keys url,
     timeout, health, ready, version, headers, tls, severity, flows and demo are resolved then).
     """
-    unknown = set(sections or ()) - SECTIONS
+    every = SECTIONS | set(compose.PLUGGED)
+    unknown = set(sections or ()) - every
     if unknown:
-        raise ValueError(f"no such section {sorted(unknown)[0]!r} (sections: {', '.join(sorted(SECTIONS))})")
+        raise ValueError(f"no such section {sorted(unknown)[0]!r} (sections: {', '.join(sorted(every))})")
     path = environment_file(directory, name)
     if not path.is_file():
         known = ", ".join(available_environments(directory)) or "none"
@@ -131,10 +131,11 @@ class _Loader:
         # Declared flows keep their `${...}`: the run id and saved values exist only when a step is sent.
         unresolved = ("defaults", "services", "declared_flows")
         top = {key: value for key, value in data.items() if key not in unresolved}
-        resolution = self.variables.resolve(top, lambda path: self.needed(path, ENVIRONMENT_SECTIONS), dotted)
+        later = (*ENVIRONMENT_SECTIONS, *compose.plugged("environment"))
+        resolution = self.variables.resolve(top, lambda path: self.needed(path, later), dotted)
         raw_services, raw_defaults = data.get("services"), data.get("defaults")
         layers = {key: data[key] for key in unresolved if key in data}  # services and defaults: checked per service
-        shape = self.validate(EnvironmentShape, {**resolution.data, **layers}, resolution)
+        shape = self.validate(compose.environment_shape(), {**resolution.data, **layers}, resolution)
         if data.get("environment") != name and isinstance(data.get("environment"), str):
             self.problem(("environment",), f"must be {name!r} (the file's name), found {data['environment']!r}")
         if not isinstance(raw_services, dict) or not raw_services:
@@ -171,6 +172,7 @@ class _Loader:
             alertmanager=shape.alertmanager,
             kubernetes=shape.kubernetes,
             notifications=shape.notifications,
+            plugged={name: getattr(shape, name) for name in compose.plugged("environment")},
         )
 
     def flows(self, declared: Mapping[str, Any], services: Mapping[str, Service]) -> None:
@@ -208,10 +210,11 @@ class _Loader:
             known = next(end for end in range(len(loc), -1, -1) if loc[:end] in origins or end == 0)
             return (*origins.get(loc[:known], where), *loc[known:])
 
+        later = (*SERVICE_SECTIONS, *compose.plugged("service"))
         resolution = self.variables.resolve(
-            merged, lambda path: self.needed(path, SERVICE_SECTIONS), lambda path: dotted(origin(path))
+            merged, lambda path: self.needed(path, later), lambda path: dotted(origin(path))
         )
-        spec = self.validate(ServiceSpec, resolution.data, resolution, origin)
+        spec = self.validate(compose.service_spec(), resolution.data, resolution, origin)
         if spec is None or resolution.problems:
             return None  # said already; what is missing now is missing because of that
         url = spec.url
@@ -237,6 +240,7 @@ class _Loader:
             tls=spec.tls or TLS(),
             flow_options=dict(spec.flow_options or {}),
             **{section: getattr(spec, section) for section in SERVICE_SECTIONS},
+            plugged={name: getattr(spec, name) for name in compose.plugged("service")},
         )
 
     def validate(

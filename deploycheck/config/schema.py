@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from deploycheck.config.model import EnvironmentFile
+from deploycheck.config import compose
 
 SCHEMA_ID = "https://deploycheck.dev/schemas/environment/v1.json"
 SCHEMA_NAME = "environment-v1.schema.json"
@@ -18,7 +18,7 @@ SCHEMA_FILE = Path(__file__).parents[1] / "schemas" / SCHEMA_NAME
 
 
 def environment_schema() -> dict[str, Any]:
-    generated = EnvironmentFile.model_json_schema()
+    generated = compose.environment_file().model_json_schema()  # with the sections of plugged kinds
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

@@ -15,8 +15,10 @@ import importlib
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
+from importlib.metadata import entry_points
 
-from deploycheck.config.environment import Environment
+from deploycheck.config.compose import PluggedSection, plug
+from deploycheck.config.environment import Environment, Service
 from deploycheck.evidence.probe import Fetcher, Probe
 
 PROBES: dict[str, Probe] = {}
@@ -41,6 +43,7 @@ class Kind:
     sections: tuple[str, ...]  # the configuration sections (service or environment level) that bring it in
     probes: tuple[str, ...] = ()  # its probes of a service: their fixtures exist before it is imported
     environment_probes: tuple[str, ...] = ()  # its probes of the whole environment
+    config: tuple[PluggedSection, ...] = ()  # a kind from outside: its sections (the built-in ones are in the model)
     origin: str = "a plugin"  # where it comes from: "built-in", or the team's conftest.py or package
 
 
@@ -55,6 +58,8 @@ class KindRegistry:
         known = self._kinds.get(kind.name)
         if known is not None and known.modules != kind.modules:
             raise ValueError(f"kind {kind.name!r} is registered twice: by {known.origin} and by {kind.origin}")
+        for section in kind.config:
+            plug(section)
         self._kinds[kind.name] = kind
         return kind
 
@@ -78,11 +83,11 @@ class KindRegistry:
 
     def load_for(self, environment: Environment) -> list[str]:
         """Import the kinds whose sections the environment or one of its selected services configures."""
-        holders = [environment, *environment.services.values()]
+        holders: list[Environment | Service] = [environment, *environment.services.values()]
         wanted = [
             kind.name
             for kind in self._kinds.values()
-            if any(getattr(holder, section, None) is not None for holder in holders for section in kind.sections)
+            if any(holder.section(section) is not None for holder in holders for section in kind.sections)
         ]
         for name in wanted:
             self.load(name)
@@ -127,4 +132,13 @@ BUILT_IN = tuple(
         Kind("database", ("deploycheck.kinds.database.probes",), ("database",), ("database",)),
     )
 )
+ENTRY_POINTS = "deploycheck.kinds"  # each names a function that takes the registry, as the pytest hook does
+
+
+def add_installed(registry: KindRegistry) -> None:
+    """The kinds of installed packages (the entry-point group `deploycheck.kinds`)."""
+    for entry_point in entry_points(group=ENTRY_POINTS):
+        entry_point.load()(registry)
+
+
 REGISTRY = KindRegistry(BUILT_IN)  # the run's kinds: the built-in ones, and those the hook and entry points add

@@ -6,6 +6,7 @@ nothing listens on."""
 from __future__ import annotations
 
 import socket
+from urllib.parse import urlsplit
 
 from tests.conftest import write_checks, write_environment
 
@@ -49,21 +50,30 @@ class TcpSession:
 
 
 def plan_port(environment, service, settings):
-    parts = urlsplit(service.url)
-    return TcpRequest(parts.hostname, parts.port or 443, service.timeout_s)
+    tcp = service.section("tcp")
+    return TcpRequest(urlsplit(service.url).hostname, tcp.port, service.timeout_s) if tcp is not None else None
 
 
 register_session("tcp", TcpSession)
-register(Probe("port_open", "tcp", "health", plan_port))
+register(Probe("port_open", "tcp", "tcp", plan_port))
 '''
 
 TEAM_CONFTEST = """
 
+from pydantic import Field
+
+from deploycheck.config.compose import PluggedSection
+from deploycheck.config.types import Port, Section
 from deploycheck.evidence import Kind
 
 
+class Tcp(Section):
+    port: Port = Field(description="the port that must accept connections")
+
+
 def pytest_deploycheck_kinds(registry):
-    registry.add(Kind("tcp", ("team_tcp",), sections=("health",), probes=("port_open",), origin="conftest.py"))
+    section = PluggedSection("tcp", Tcp, description="a TCP port of the service")
+    registry.add(Kind("tcp", ("team_tcp",), ("tcp",), ("port_open",), config=(section,), origin="conftest.py"))
 """
 
 TEAM_CHECK = """
@@ -82,22 +92,42 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])  # nothing listens once it is closed
 
 
-def test_a_kind_from_a_conftest_is_gathered_and_judged(start_demo, run_suite, tmp_path, workers):
-    running = start_demo("api-gateway")
-    services = {
-        "api-gateway": {"url": running.urls["api-gateway"]},
-        "ghost": {"url": f"http://127.0.0.1:{closed_port()}"},
-    }
+def team_project(tmp_path, services):
     environments = write_environment(tmp_path / "environments", "staging", services)
     checks = write_checks(tmp_path / "team", team_tcp=TEAM_KIND, test_tcp=TEAM_CHECK)
     with (checks / "conftest.py").open("a") as conftest:
         conftest.write(TEAM_CONFTEST)
+    return environments, checks
+
+
+def test_a_kind_from_a_conftest_is_gathered_and_judged(start_demo, run_suite, tmp_path, workers):
+    url = start_demo("api-gateway").urls["api-gateway"]
+    services = {
+        "api-gateway": {"url": url, "tcp": {"port": urlsplit(url).port}},
+        "ghost": {"url": "http://127.0.0.1", "tcp": {"port": closed_port()}},
+        "web": {"url": url},  # no `tcp`: the check does not apply
+    }
+    environments, checks = team_project(tmp_path, services)
 
     run = run_suite(environments, "--env", "staging", workers=workers, checks=[checks])
 
     assert "fixture 'port_open' not found" not in run.stdout
-    assert run.outcomes() == {("api-gateway", "tcp.port_is_open"): "passed", ("ghost", "tcp.port_is_open"): "failed"}
+    assert run.outcomes() == {
+        ("api-gateway", "tcp.port_is_open"): "passed",
+        ("ghost", "tcp.port_is_open"): "failed",
+        ("web", "tcp.port_is_open"): "skipped",
+    }
     ghost = run.verdict["services"]["ghost"]["findings"][0]
     assert ghost["message"] == "cannot connect: ConnectionRefusedError"
     assert ghost["source"]["kind"] == "tcp" and ghost["source"]["host"] == "127.0.0.1"
     assert run.ret == 1, run.stdout
+
+
+def test_a_wrong_value_in_a_team_section_is_a_usage_error_naming_its_key(run_suite, tmp_path):
+    services = {"api": {"url": "http://127.0.0.1:8080", "tcp": {"port": "https"}}}
+    environments, checks = team_project(tmp_path, services)
+
+    run = run_suite(environments, "--env", "staging", checks=[checks])
+
+    assert run.ret == 4, run.stdout
+    assert "services.api.tcp.port" in run.stdout

@@ -10,7 +10,5 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_package_of_the_engine_is_listed_for_the_wheel() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    packages = {
-        ".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "deploycheck").rglob("__init__.py")
-    }
+    packages = {".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "deploycheck").rglob("__init__.py")}
     assert packages - listed == set()
