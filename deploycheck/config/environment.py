@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from deploycheck.config.model import ENVIRONMENT_SECTIONS, SERVICE_SECTIONS, TLS, Demo, FlowOptions
@@ -19,8 +19,24 @@ from deploycheck.kinds.metrics.config import Alertmanager, Alerts, Baseline, Met
 from deploycheck.secrets import Secret
 
 
+class _Sections:
+    """The later sections of a service or of the environment: the built-in ones, then those of plugged kinds."""
+
+    BUILT_IN: ClassVar[tuple[str, ...]]
+    plugged: Mapping[str, Any]
+
+    def configured_sections(self) -> tuple[str, ...]:
+        """The later sections configured here, e.g. ("kubernetes", "metrics")."""
+        built_in = (name for name in self.BUILT_IN if getattr(self, name) is not None)
+        return (*built_in, *(name for name, value in self.plugged.items() if value is not None))
+
+    def section(self, name: str) -> Any:
+        """The configured section `name` (a built-in one, or a plugged kind's), or None."""
+        return self.plugged[name] if name in self.plugged else getattr(self, name, None)
+
+
 @dataclass(frozen=True, repr=False)
-class Service:
+class Service(_Sections):
     """One service of the environment. `url` has no trailing slash; "" for a demo service not started yet."""
 
     name: str
@@ -43,6 +59,7 @@ class Service:
     database: Database | None = None
     rollback: Rollback | None = None
     plugged: Mapping[str, Any] = field(default_factory=dict)  # the sections of kinds from outside (config.compose)
+    BUILT_IN: ClassVar[tuple[str, ...]] = SERVICE_SECTIONS
 
     def __repr__(self) -> str:
         # pytest prints locals (-l, --full-trace): show where the service is, never credentials, paths or headers.
@@ -54,18 +71,9 @@ class Service:
         group = check.split(".", 1)[0]
         return self.severity.get(check, self.severity.get(group, "critical"))
 
-    def configured_sections(self) -> tuple[str, ...]:
-        """The later sections (kubernetes, metrics, ...) configured for this service."""
-        built_in = (name for name in SERVICE_SECTIONS if getattr(self, name) is not None)
-        return (*built_in, *(name for name, value in self.plugged.items() if value is not None))
-
-    def section(self, name: str) -> Any:
-        """The configured section `name` (a built-in one, or a plugged kind's), or None."""
-        return self.plugged[name] if name in self.plugged else getattr(self, name, None)
-
 
 @dataclass(frozen=True, repr=False)
-class Environment:
+class Environment(_Sections):
     """One environment file, loaded for the selected services (`services`, in file order)."""
 
     name: str
@@ -82,6 +90,7 @@ class Environment:
     kubernetes: KubernetesCluster | None = None
     notifications: Notifications | None = None
     plugged: Mapping[str, Any] = field(default_factory=dict)  # the sections of kinds from outside (config.compose)
+    BUILT_IN: ClassVar[tuple[str, ...]] = ENVIRONMENT_SECTIONS
 
     def __repr__(self) -> str:
         return f"Environment({self.name!r}, services={list(self.services)!r})"
@@ -97,15 +106,6 @@ class Environment:
             for name, service in self.services.items()
         }
         return replace(self, services=services)
-
-    def configured_sections(self) -> tuple[str, ...]:
-        """The environment-level sections configured, e.g. ("prometheus", "kubernetes")."""
-        built_in = (name for name in ENVIRONMENT_SECTIONS if getattr(self, name) is not None)
-        return (*built_in, *(name for name, value in self.plugged.items() if value is not None))
-
-    def section(self, name: str) -> Any:
-        """The configured section `name` (a built-in one, or a plugged kind's), or None."""
-        return self.plugged[name] if name in self.plugged else getattr(self, name, None)
 
 
 @dataclass(frozen=True)
