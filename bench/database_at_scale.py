@@ -7,7 +7,7 @@ ROUNDS times, rows interleaved within a round, and prints medians with the ratio
 
     floor       psycopg's AsyncConnection directly: per database, connect, run the same queries (the role check
                 first, as each session does), close; all at once
-    evidence    deploycheck.evidence.EvidenceStore.prefetch of the `database` probe of every service (plan from a
+    evidence    deploycheck.evidence.store.EvidenceStore.prefetch of the `database` probe of every service (plan from a
                 loaded environment, read-only sessions, savepoints, timeouts), all at once in one loop
     suite       once: `pytest checks/test_database.py` over the N services (startup, collection, four checks each,
                 the verdict), the time a pipeline waits
@@ -36,10 +36,11 @@ sys.path.insert(0, str(REPO))
 
 import psycopg  # noqa: E402
 
-from deploycheck.config import load_environment  # noqa: E402
-from deploycheck.database_evidence import plan_database  # noqa: E402
-from deploycheck.evidence import EvidenceStore, GatherSettings  # noqa: E402
-from deploycheck.probes.postgres_role import OWNED_SQL, ROLE_SQL  # noqa: E402
+from deploycheck.config.loader import load_environment  # noqa: E402
+from deploycheck.evidence.probe import GatherSettings  # noqa: E402
+from deploycheck.evidence.store import EvidenceStore  # noqa: E402
+from deploycheck.kinds.database.probes import plan_database  # noqa: E402
+from deploycheck.kinds.database.role import OWNED_SQL, ROLE_SQL  # noqa: E402
 from tests.postgres_server import PostgresServer, start_cluster  # noqa: E402
 
 READER, READER_PASSWORD = "bench_reader", "Bench-reader-pw"

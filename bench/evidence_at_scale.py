@@ -4,8 +4,8 @@ For each size it starts `python -m demo` serving N services, then times each row
 within a round so that every row sees the same noisy machine, and prints medians with the ratio to the floor:
 
     floor       a minimal client: raw asyncio streams, HTTP/1.1, Connection: close, read to EOF, all at once
-    fetch_all   deploycheck.probes.http.fetch_all (one HttpSession, every request at once)
-    evidence    deploycheck.evidence.EvidenceStore.prefetch: the whole evidence layer a run uses (plan the
+    fetch_all   deploycheck.kinds.http.session.fetch_all (one HttpSession, every request at once)
+    evidence    deploycheck.evidence.store.EvidenceStore.prefetch: the whole evidence layer a run uses (plan the
                 health and version probes of every service from a loaded environment, gather them in one loop)
 
 Goal (issue 6): each row within 3x the floor at 50 and 200 services. A row is a function taking the services' base
@@ -32,9 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from deploycheck import demo  # noqa: E402
-from deploycheck.config import Demo, load_environment  # noqa: E402
-from deploycheck.evidence import EvidenceStore, GatherSettings  # noqa: E402
-from deploycheck.probes.http import HttpRequest, fetch_all  # noqa: E402
+from deploycheck.config.loader import Demo, load_environment  # noqa: E402
+from deploycheck.evidence.probe import GatherSettings  # noqa: E402
+from deploycheck.evidence.store import EvidenceStore  # noqa: E402
+from deploycheck.kinds.http.session import HttpRequest, fetch_all  # noqa: E402
 
 PATHS = ("/health", "/version")
 TIMEOUT_S = 30.0

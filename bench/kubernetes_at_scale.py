@@ -6,7 +6,7 @@ and prints medians with the ratio to the floor:
 
     floor           a minimal program making the same calls: per service GET the Deployment, then list its
                     ReplicaSets and pods (label selector) and the Warning events, on 16 threads with urllib3
-    rollout         deploycheck.evidence.EvidenceStore.prefetch of the `rollout` probe of every service (the
+    rollout         deploycheck.evidence.store.EvidenceStore.prefetch of the `rollout` probe of every service (the
                     official client, 16 threads, the answers turned into the checks' plain values)
     http            the same store gathering `health` and `version` of every service (no cluster)
     http+rollout    both at once, as a run of the whole suite gathers them
@@ -32,10 +32,12 @@ sys.path.insert(0, str(REPO))
 
 import urllib3  # noqa: E402
 
-from deploycheck import demo, kubernetes_evidence  # noqa: E402, F401  (registers the rollout probe)
-from deploycheck.config import Demo, Environment, load_environment  # noqa: E402
-from deploycheck.evidence import EvidenceStore, GatherSettings  # noqa: E402
-from deploycheck.probes.kubernetes import Rollout  # noqa: E402
+from deploycheck import demo  # noqa: E402
+from deploycheck.config.loader import Demo, Environment, load_environment  # noqa: E402
+from deploycheck.evidence.probe import GatherSettings  # noqa: E402
+from deploycheck.evidence.store import EvidenceStore  # noqa: E402
+from deploycheck.kinds.kubernetes import probes as kubernetes_evidence  # noqa: E402, F401  (registers the rollout probe)
+from deploycheck.kinds.kubernetes.session import Rollout  # noqa: E402
 from tools.k8s.cluster import ControlPlane  # noqa: E402
 
 NAMESPACE = "default"

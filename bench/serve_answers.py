@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from deploycheck import demo  # noqa: E402
-from deploycheck.config import Demo  # noqa: E402
+from deploycheck.config.loader import Demo  # noqa: E402
 
 TOKEN = "bench-token"
 

@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from deploycheck import demo  # noqa: E402
-from deploycheck.config import Demo  # noqa: E402
-from deploycheck.metric_evidence import SERIES_SINCE_S  # noqa: E402
+from deploycheck.config.loader import Demo  # noqa: E402
+from deploycheck.kinds.metrics.probes import SERIES_SINCE_S  # noqa: E402
 
 
 def environment_file(directory: Path, urls: dict[str, str], prometheus: str | None = None) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploycheck import judge_metrics
+from deploycheck.kinds.metrics import rules
 
 
 def test_cpu(target, usage, verify):
@@ -19,4 +19,4 @@ def within(target, usage, kind, limit_key, observed, unit):
     if limit is None:
         pytest.skip(f"{target.id}: no `resources.{limit_key}` configured")
     problem = usage.value.problem or usage.value.missing.get(kind)  # why this figure is missing, when it is
-    return judge_metrics.resource(kind, observed, limit, unit, usage.value.source, problem)
+    return rules.resource(kind, observed, limit, unit, usage.value.source, problem)

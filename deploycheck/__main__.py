@@ -17,14 +17,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploycheck.config import ConfigError, available_environments, load_environment
-from deploycheck.config_reference import reference
-from deploycheck.config_schema import SCHEMA_NAME, modeline, schema_text, write_schema
+from deploycheck.config.loader import ConfigError, available_environments, load_environment
+from deploycheck.config.reference import reference
+from deploycheck.config.schema import SCHEMA_NAME, modeline, schema_text, write_schema
+from deploycheck.evidence.registry import REGISTRY, add_installed
 from deploycheck.flows import check as flow_check
-from deploycheck.merge import merge_files
-from deploycheck.scaffold import scaffold
-from deploycheck.selector_warnings import selector_warnings
-from deploycheck.server import add_serve_arguments, serve_forever
+from deploycheck.kinds.metrics.selector_warnings import selector_warnings
+from deploycheck.serve.merge import merge_files
+from deploycheck.serve.scaffold import scaffold
+from deploycheck.serve.server import add_serve_arguments, serve_forever
 
 DEFAULT_FLOW_FOLDERS = ("checks", "smoke")  # the test paths `init` writes
 USAGE_ERROR = 4  # as pytest's exit status for a bad configuration, so pipelines read both the same way
@@ -70,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     merge.add_argument("--shards", type=int, metavar="N", help="How many parts there must be (missing: INCONCLUSIVE)")
     arguments = parser.parse_args(argv)
 
+    if arguments.command in ("schema", "validate"):
+        add_installed(REGISTRY)  # the sections of installed kinds are in the schema, and validated
     if arguments.command == "schema":
         if arguments.write:
             return write_schema_for_editors(arguments)

@@ -12,8 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel
 
-from deploycheck.config_variables import Unresolved
-from deploycheck.environment import Environment
+from deploycheck.config.environment import Environment
+from deploycheck.config.variables import Unresolved
 from deploycheck.secrets import Redactor, Secret
 
 MAX_DEPTH = 8  # the configuration is shallow; a bound keeps an odd object from costing much

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploycheck import children
-from deploycheck.config import Demo
+from deploycheck.config.loader import Demo
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30.0

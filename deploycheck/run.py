@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from deploycheck import demo
-from deploycheck.config import Environment
-from deploycheck.evidence import EvidenceStore, GatherSettings
+from deploycheck.config.loader import Environment
+from deploycheck.evidence.probe import GatherSettings
+from deploycheck.evidence.store import EvidenceStore
 
 
 class Run:

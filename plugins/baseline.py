@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from deploycheck import baseline_file, database_rules
 from deploycheck.demo import DemoError
+from deploycheck.kinds.database import rules as database_rules
+from deploycheck.kinds.metrics import baseline_file
 from deploycheck_plugins.targets import run_key, settings_key
 
 DEFAULT_FILE = "reports/baseline.json"

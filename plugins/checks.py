@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from deploycheck.evidence import PROBES
+from deploycheck.evidence.registry import REGISTRY
 from deploycheck.findings import CheckFailed, Finding, Inconclusive, Outcome
 from deploycheck.outcomes import Ending
 from deploycheck_plugins import reporting
@@ -109,7 +109,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def why_not_applicable(config: pytest.Config, item: pytest.Item, service: str | None) -> _Reason | None:
     """Why the check cannot apply to this run, known from the configuration alone."""
     run, at_time = config.stash[run_key], config.stash[settings_key].at
-    probes = [PROBES[name] for name in probes_of(item)]
+    probes = [REGISTRY.probe(name) for name in probes_of(item)]
     if at_time is not None and {probe.kind for probe in probes} != {"metrics"}:
         # The past is in Prometheus's history; health, the cluster, the database and flows are only now.
         at = datetime.fromtimestamp(at_time, UTC).isoformat(timespec="seconds")
@@ -119,7 +119,7 @@ def why_not_applicable(config: pytest.Config, item: pytest.Item, service: str | 
         if probe.scope == "environment" and probe.plan(run.configured, None, run.settings) is None:
             return f"no `{probe.section}` configured for {run.configured.name}", source
         services = run.configured.services
-        if probe.scope == "service" and service and getattr(services[service], probe.section, None) is None:
+        if probe.scope == "service" and service and services[service].section(probe.section) is None:
             return f"{run.configured.name}/{service}: no `{probe.section}` configured for this service", source
     return None
 
@@ -127,7 +127,7 @@ def why_not_applicable(config: pytest.Config, item: pytest.Item, service: str | 
 def _sections_read(item: pytest.Item, service: str | None) -> list[tuple[str | None, str]]:
     """(service or None for the environment, section) for every configuration section the check's probes read."""
     read: set[tuple[str | None, str]] = set()
-    for probe in (PROBES[name] for name in probes_of(item)):
+    for probe in (REGISTRY.probe(name) for name in probes_of(item)):
         read.add((None if probe.scope == "environment" else service, probe.section))
         read.update((service, section) for section in probe.also_judges if service is not None)
     return sorted(read, key=lambda pair: (pair[0] or "", pair[1]))

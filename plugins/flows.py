@@ -10,25 +10,21 @@ finding. Each flow's steps are recorded in one finding, after its cleanups ran, 
 
 from __future__ import annotations
 
-import collections
-import functools
 import os
-import ssl
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from deploycheck import tls
 from deploycheck.actions.approval import allowed_by
-from deploycheck.config import ConfigError, FlowOptions, Service, check_flow_names
-from deploycheck.config_variables import SECRET_KEY
+from deploycheck.config.loader import ConfigError, check_flow_names
+from deploycheck.config.variables import SECRET_KEY
 from deploycheck.flows import declared
-from deploycheck.flows.runner import CannotStart, FlowSession, StepFailed
+from deploycheck.flows.context import Account, FlowContext, LogIn, Logins, oauth2_password
+from deploycheck.flows.policy import refusal
+from deploycheck.flows.runner import FlowSession, StepFailed
 from deploycheck_plugins.cancellation import cancellation_of
 from deploycheck_plugins.checks import flow_check_key, scope_of
 from deploycheck_plugins.targets import (
@@ -49,15 +45,8 @@ SMOKE_SECRETS = ("SMOKE_PASSWORD", "SMOKE_TOKEN")
 WORKER_RUN_ID = "deploycheck_flow_run_id"
 
 run_id_key = pytest.StashKey[str]()
-tokens_key = pytest.StashKey[dict[tuple[str, str], str]]()  # (service, account) -> bearer token, per process
-login_locks_key = pytest.StashKey[collections.defaultdict[str, threading.Lock]]()  # per service
+logins_key = pytest.StashKey[Logins]()  # bearer tokens, per process
 prerun_key: pytest.StashKey[PreRun] = pytest.StashKey()  # on an item whose flow already ran with the others
-
-NOT_ALLOWED = (
-    "{flow} changes data and {environment} does not allow it (allow_mutating_flows: false): "
-    "pass --allow-mutating to run it"
-)
-NEEDS_APPROVAL = "{flow} changes data and {environment} requires approval: pass --approve (with --allow-mutating)"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -75,8 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     config.stash[run_id_key] = workerinput.get(WORKER_RUN_ID) or uuid.uuid4().hex[:12]
-    config.stash[tokens_key] = {}
-    config.stash[login_locks_key] = collections.defaultdict(threading.Lock)
+    config.stash[logins_key] = Logins()
     if not workerinput and getattr(config.option, "numprocesses", None):
         config.pluginmanager.register(_RunIdHandover(config), "deploycheck-flows-xdist")
     environment = config.stash[environment_key]
@@ -191,36 +179,11 @@ def _check_names(environment: Any, python_flows: Mapping[str, str]) -> None:
 def _not_allowed(item: pytest.Item, name: str, environment: Any, settings: Any) -> str | None:
     if not is_mutating(item, environment):
         return None
-    flow = f"flow {name}"
-    if not (environment.allow_mutating_flows or settings.allow_mutating):
-        return NOT_ALLOWED.format(flow=flow, environment=environment.name)
-    if allowed_by(environment, settings.approve) is None:
-        return NEEDS_APPROVAL.format(flow=flow, environment=environment.name)
-    return None
+    return refusal(f"flow {name}", environment, settings.allow_mutating, settings.approve)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # fixtures
-
-
-@dataclass(frozen=True, repr=False)
-class Account:
-    """The smoke-test account a flow signs in with: user and password, or a bearer token."""
-
-    username: str | None = None
-    password: str | None = None
-    token: str | None = None
-    params: dict[str, str] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return f"Account({self.username!r})"  # never the password or token
-
-    @property
-    def key(self) -> str:
-        return self.username or "token"
-
-
-LogIn = Callable[[Callable[..., httpx.Response], Account], str]
 
 
 @pytest.fixture(scope="session")
@@ -234,11 +197,6 @@ def log_in() -> LogIn:
     """How an account gets its bearer token: the OAuth2 password grant (a form to `params.token_path`, default
     /oauth/token, answering `access_token`). Override this fixture for an API that logs in differently."""
 
-    def oauth2_password(step: Callable[..., httpx.Response], account: Account) -> str:
-        form = {"grant_type": "password", "username": account.username or "", "password": account.password or ""}
-        answer = step("log in", "POST", account.params.get("token_path", "/oauth/token"), data=form)
-        return str(answer.json()["access_token"])
-
     return oauth2_password
 
 
@@ -250,16 +208,8 @@ def _flow_context(
         yield None  # it already ran with the others, at once: its test only reports what it found
         return
     name = flow_name(request.node) or request.node.name
-    context = FlowContext(
-        request.config,
-        target,
-        name,
-        run_id,
-        log_in,
-        verify,
-        request.node,
-        mutating=is_mutating(request.node, request.config.stash[environment_key]),
-    )
+    mutating = is_mutating(request.node, request.config.stash[environment_key])
+    context = flow_context(request.config, target, name, run_id, log_in, verify, request.node, mutating=mutating)
     try:
         yield context
     finally:
@@ -311,162 +261,33 @@ def declared_flow(request: pytest.FixtureRequest) -> Any:
     return request.config.stash[environment_key].declared_flows[request.param]
 
 
-class FlowContext:
-    """One flow against one service: what its fixtures hand out, the same whether pytest runs it or it runs with
-    the others at once. `record` records a finding and raises for a failure (the `verify` of a check)."""
-
-    def __init__(
-        self,
-        config: pytest.Config,
-        target: Target,
-        name: str,
-        run_id: str,
-        log_in: LogIn,
-        record: Any,
-        item: pytest.Item,
-        mutating: bool = False,
-    ) -> None:
-        self.config = config
-        self.target = target
-        self.name = name
-        self.log_in = log_in
-        self.record = record
-        service = target.service
-        self.options = service.flow_options.get(name, FlowOptions())
-        timeout = self.options.timeout if self.options.timeout is not None else service.timeout_s
-        self.client = httpx.Client(
-            base_url=service.url, timeout=timeout, verify=_tls(service), headers=dict(service.headers)
-        )
-        self.redact = config.stash[redactor_key]  # thread-safe: flows at once learn tokens while others redact
-        source = {"service": target.name, "url": _origin(self.client), "run_id": run_id}
-        if mutating:  # it may change data here: say who allowed it (--approve, or a file that needs no approval)
-            environment = config.stash[environment_key]
-            source["approval"] = allowed_by(environment, config.stash[settings_key].approve) or "not given"
-        self.cancellation = cancellation_of(config)
-        cancelled = self.cancellation.reason if self.cancellation else lambda: None
-        self.session = FlowSession(name, self.client, on_secret=self.redact.add, source=source, cancelled=cancelled)
-        self.ledger_key = item.nodeid
-        check = scope_of(item).get("check") or f"flows.{name}"
-        self.ledger_entry = {"service": target.name, "flow": name, "test": item.nodeid, "check": check}
-        if self.cancellation is not None:
-            self.cancellation.started(self.ledger_key, self.ledger_entry)
-
-    def account(self) -> Account:
-        params = dict(self.options.params)
-        if self.options.token is not None:
-            return Account(token=self.options.token.reveal(), params=params)
-        if self.options.username is not None and self.options.password is not None:
-            return Account(self.options.username, self.options.password.reveal(), params=params)
-        environ = os.environ
-        if environ.get("SMOKE_TOKEN"):
-            return Account(token=environ["SMOKE_TOKEN"], params=params)
-        if environ.get("SMOKE_USER") and environ.get("SMOKE_PASSWORD"):
-            return Account(environ["SMOKE_USER"], environ["SMOKE_PASSWORD"], params=params)
-        raise CannotStart(
-            f"no smoke-test account for {self.target.id}: set flow_options.{self.name}.username and password (or "
-            "token), or export SMOKE_USER and SMOKE_PASSWORD (or SMOKE_TOKEN)"
-        )
-
-    def smoke_account(self) -> Account:
-        """The account, or the flow fails saying it could not start without one."""
-        __tracebackhide__ = True
-        account: Account = self._recorded(self._account)
-        return account
-
-    def _account(self) -> Account:
-        try:
-            return self.account()
-        except CannotStart as error:
-            self.session.fail(f"could not start: {error}", CannotStart)
-            raise  # pragma: no cover  (fail raises)
-
-    def login(self, account: Account | None = None) -> str:
-        __tracebackhide__ = True
-        account = account or self.smoke_account()
-        if account.token:
-            return account.token
-        return str(self._recorded(self._log_in, account))
-
-    def step(self, name: str, method: str, path: str, *, bearer: str | None = None, **options: Any) -> httpx.Response:
-        __tracebackhide__ = True
-        if bearer is not None:
-            options["headers"] = {**options.get("headers", {}), "Authorization": f"Bearer {bearer}"}
-        elif "client" not in options:
-            options["headers"] = {**self._recorded(self._signed_in), **options.get("headers", {})}
-        response: httpx.Response = self._recorded(self.session.step, name, method, path, **options)
-        return response
-
-    def cleanup(self, name: str, method: str, path: str, **options: Any) -> None:
-        __tracebackhide__ = True
-        if "client" not in options:
-            options["headers"] = {**self._recorded(self._signed_in), **options.get("headers", {})}
-        self.session.add_cleanup(name, method, path, **options)
-
-    def finish(self) -> None:
-        """Run the cleanups (however the flow ended) and record how it went: passed with every step, or failed for
-        what its cleanup left (a failed step was recorded when it failed, after its cleanups). In a cancelled run,
-        the ledger has it (its test reports nothing any more)."""
-        try:
-            self.session.run_cleanups()
-        finally:
-            self.client.close()
-            self._enter_in_ledger()
-        why = self.cancellation.reason() if self.cancellation else None
-        if self.session.failure is None and why is None:  # a failed flow recorded its finding when it failed
-            self.record(self.session.finding())
-
-    def _enter_in_ledger(self) -> None:
-        """What the flow did, for a cancelled run's verdict: where it stopped, its cleanups, what it left."""
-        if self.cancellation is None:
-            return
-        why = self.cancellation.reason()
-        if why is not None:
-            self.session.mark_interrupted(why)
-        cleanups = [record for record in self.session.records if record.phase == "cleanup"]
-        entry = {
-            **self.ledger_entry,
-            "interrupted": self.session.interrupted is not None,
-            "stopped_at": self.session.interrupted,
-            "cleanups": [self.redact.scrub_document(record.to_dict()) for record in cleanups],
-            "left_behind": [self.redact(left) for left in self.session.left],
-            "finding": self.redact.scrub_document(self.session.finding().to_dict()),
-        }
-        self.cancellation.finished(self.ledger_key, entry)
-
-    def _recorded(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """`action`'s result; if it fails the flow, the flow's finding is recorded (and raised) in its stead."""
-        __tracebackhide__ = True
-        try:
-            return action(*args, **kwargs)
-        except StepFailed:
-            pass  # recorded below, outside this handler: the failure reads as one error, not two chained
-        self.session.run_cleanups()  # now, so that the failed flow's finding shows what its cleanups did
-        self.record(self.session.finding())
-        raise AssertionError("unreachable: a failed flow's finding is a failure")  # pragma: no cover
-
-    def _log_in(self, account: Account) -> str:
-        token = self.log_in(functools.partial(self.session.step, phase="login"), account)
-        self.session.on_secret(token)
-        return token
-
-    def _signed_in(self) -> dict[str, str]:
-        """The Authorization header of the smoke account on this service, logging in once per service and process."""
-        account = self._account()
-        key = (self.target.name, account.key)
-        tokens = self.config.stash[tokens_key]
-        with self.config.stash[login_locks_key][self.target.name]:  # flows that run at once log in once
-            if account.token:
-                tokens[key] = account.token
-            if key not in tokens:
-                try:
-                    tokens[key] = self._log_in(account)
-                except StepFailed as failed:
-                    self.session.failure = None
-                    self.session.fail(f"could not start: logging in as {account.key} failed: {failed}", CannotStart)
-                except (KeyError, TypeError, ValueError) as error:
-                    reason = f"could not start: logging in as {account.key} gave no token ({error!r})"
-                    self.session.fail(reason, CannotStart)
-        return {"Authorization": f"Bearer {tokens[key]}"}
+def flow_context(
+    config: pytest.Config,
+    target: Target,
+    name: str,
+    run_id: str,
+    log_in: LogIn,
+    record: Any,
+    item: pytest.Item,
+    mutating: bool = False,
+) -> FlowContext:
+    """The flow's context for this run and this test (its check id, its entry in the ledger of a cancelled run)."""
+    check = scope_of(item).get("check") or f"flows.{name}"
+    approval = None
+    if mutating:
+        approval = allowed_by(config.stash[environment_key], config.stash[settings_key].approve) or "not given"
+    return FlowContext(
+        target.service,
+        name,
+        run_id,
+        log_in,
+        record,
+        config.stash[redactor_key],
+        config.stash[logins_key],
+        cancellation_of(config),
+        {"service": target.name, "flow": name, "test": item.nodeid, "check": check},
+        approval=approval,
+    )
 
 
 @pytest.hookimpl(trylast=True)
@@ -495,14 +316,3 @@ def run_declared(spec: Any, flow: FlowSession, run_id: str, verify: Any) -> None
     except StepFailed:
         pass  # recorded below, outside this handler
     verify(flow.finding())
-
-
-def _tls(service: Service) -> ssl.SSLContext:
-    """The suite's one TLS rule, as the probes use it (a context built once: httpx would load the CA bundle again
-    for every client, ~0.2 s of CPU each, which made 200 flows at once wait on the CPU, not on their services)."""
-    return tls.ssl_context(tls.options(service.tls))
-
-
-def _origin(client: httpx.Client) -> str:
-    url = client.base_url
-    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")

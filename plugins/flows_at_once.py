@@ -22,9 +22,9 @@ from deploycheck.findings import CheckFailed, Finding, Inconclusive, Outcome
 from deploycheck_plugins.flows import (
     DECLARED,
     FlowBroke,
-    FlowContext,
     LogIn,
     _is_flow_test,
+    flow_context,
     flow_name,
     is_mutating,
     prerun_key,
@@ -171,7 +171,7 @@ def _run_one(config: pytest.Config, item: pytest.Function) -> PreRun:
         log_in = _log_in_of(item)
         assert log_in is not None
         mutating = is_mutating(item, run.configured)
-        context = FlowContext(config, target, name, config.stash[run_id_key], log_in, record, item, mutating=mutating)
+        context = flow_context(config, target, name, config.stash[run_id_key], log_in, record, item, mutating)
     except BaseException as error:
         return PreRun(findings, _ending(error, redact))
     fixtures: dict[str, Callable[[], Any]] = {

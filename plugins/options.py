@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from deploycheck.config import ConfigError, parse_duration, parse_timeout
+from deploycheck.config.loader import ConfigError, parse_duration, parse_timeout
 
 MAX_WAIT_READY_S = 3600.0
 

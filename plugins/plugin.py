@@ -11,6 +11,7 @@ pytest_plugins = [
     "deploycheck_plugins.rootdir",
     "deploycheck_plugins.options",
     "deploycheck_plugins.targets",
+    "deploycheck_plugins.kinds",
     "deploycheck_plugins.memory",
     "deploycheck_plugins.reporting",  # before checks, which imports it: so pytest can rewrite its asserts
     "deploycheck_plugins.checks",

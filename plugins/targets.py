@@ -15,22 +15,17 @@ from typing import Any
 
 import pytest
 
-from deploycheck import (
-    alert_selectors,  # noqa: F401  (registers the alert_selectors probe)
-    baseline_file,
-    credentials,
-    database_evidence,  # noqa: F401  (registers the database probe before its fixture is made)
-    kubernetes_evidence,  # (registers the rollout probe before its fixture is made)
-    metric_evidence,  # noqa: F401  (registers the metric probes before their fixtures are made)
-)
-from deploycheck import config as configuration
+from deploycheck import credentials
 from deploycheck.actions import promote
-from deploycheck.config import ConfigError, Environment, Overrides, Service
+from deploycheck.config import loader as configuration
+from deploycheck.config.loader import ConfigError, Environment, Overrides, Service
 from deploycheck.demo import DemoError
-from deploycheck.evidence import PROBES, GatherSettings, NotConfigured, ProbeKey
+from deploycheck.evidence.probe import GatherSettings, ProbeKey
+from deploycheck.evidence.registry import REGISTRY
 from deploycheck.findings import Inconclusive
 from deploycheck.flows import check as flow_check
-from deploycheck.probes.base import Evidence
+from deploycheck.kinds.kubernetes import probes as kubernetes_evidence
+from deploycheck.kinds.metrics import baseline_file
 from deploycheck.run import Run
 from deploycheck.secrets import Redactor
 from deploycheck_plugins.options import Settings, is_active, resolve
@@ -82,7 +77,7 @@ class Target:
         """The service's configuration for `section`, or skip the check: it does not apply to this service.
 
         A section whose `${VAR}`s are not set cannot be used: the check is inconclusive and says which."""
-        value = getattr(self.run.configured.services[self.name], section, None)
+        value = self.run.configured.services[self.name].section(section)
         if not value:
             pytest.skip(f"{self.id}: no `{section}` configured for this service")
         if not getattr(value, "resolved", True):
@@ -270,7 +265,7 @@ def service_of(item: pytest.Item) -> str | None:
 
 def probes_of(item: pytest.Item) -> list[str]:
     """The probes a check reads: the probe fixtures it asks for, directly or through other fixtures."""
-    return [name for name in getattr(item, "fixturenames", ()) if name in PROBES]
+    return [name for name in getattr(item, "fixturenames", ()) if REGISTRY.is_probe(name)]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -278,7 +273,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not is_running(session.config) or os.environ.get("DEPLOYCHECK_PREFETCH") == "0":
         return  # DEPLOYCHECK_PREFETCH=0: each check gathers its own evidence (for benchmarks and debugging)
     wanted: list[ProbeKey] = [
-        (service_of(item) if PROBES[probe].scope == "service" else None, probe)
+        (service_of(item) if REGISTRY.probe(probe).scope == "service" else None, probe)
         for item in session.items
         for probe in probes_of(item)
     ]
@@ -293,10 +288,11 @@ def _require_resolved(environment: Environment, wanted: list[ProbeKey]) -> None:
     """A section a selected check reads must have its `${VAR}`s set: a usage error now, not a surprise later."""
     for service_name, probe in dict.fromkeys(wanted):
         holder: Any = environment.services[service_name] if service_name is not None else environment
-        section = getattr(holder, PROBES[probe].section, None)
+        name = REGISTRY.probe(probe).section
+        section = holder.section(name)
         if section is not None and not getattr(section, "resolved", True):
-            unset = ", ".join(f"${{{name}}}" for name in section.unset_variables())
-            where = f"services.{service_name}.{PROBES[probe].section}" if service_name else PROBES[probe].section
+            unset = ", ".join(f"${{{variable}}}" for variable in section.unset_variables())
+            where = f"services.{service_name}.{name}" if service_name else name
             raise pytest.UsageError(
                 f"{environment.source}: {where}: {unset} is not set, and the check of `{probe}` needs it: "
                 "export it before running, or deselect that check"
@@ -317,35 +313,3 @@ def target(request: pytest.FixtureRequest) -> Target:
     return Target(
         run.configured.name, request.param, expected, run, expected_version_origin=origin, expected_migration=migration
     )
-
-
-def _evidence(request: pytest.FixtureRequest, probe: str, service: str | None) -> Evidence:
-    try:
-        return request.config.stash[run_key].evidence.get(service, probe)
-    except NotConfigured as why:
-        pytest.skip(str(why))
-    except DemoError as error:
-        raise Inconclusive(str(error)) from None
-
-
-def _probe_fixture(probe: str) -> Any:
-    if PROBES[probe].scope == "environment":
-
-        def environment_evidence(request: pytest.FixtureRequest) -> Evidence:
-            run = request.config.stash[run_key]
-            if PROBES[probe].plan(run.configured, None, run.settings) is None:  # known without starting anything
-                pytest.skip(f"no `{PROBES[probe].section}` configured for {run.configured.name}")
-            return _evidence(request, probe, None)
-
-        return pytest.fixture(name=probe)(environment_evidence)
-
-    def service_evidence(request: pytest.FixtureRequest, target: Target) -> Evidence:
-        target.require(PROBES[probe].section)  # known without starting anything: skip where not configured
-        return _evidence(request, probe, target.name)
-
-    service_evidence.__doc__ = f"The `{probe}` evidence of the service under check (gathered up front)."
-    return pytest.fixture(name=probe)(service_evidence)
-
-
-for _probe in PROBES:
-    globals()[f"_{_probe}_evidence_fixture"] = _probe_fixture(_probe)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from deploycheck.findings import Finding, Outcome
-from deploycheck.metric_evidence import probe_traffic_refused
+from deploycheck.kinds.metrics.probes import probe_traffic_refused
 from deploycheck.outcomes import Ending, Phase, combine
 from deploycheck.text import one_line
 from deploycheck.verdict import RunReport, process_exit_status

@@ -10,7 +10,7 @@ import pytest
 
 from deploycheck.demo import DemoError
 from deploycheck.findings import Finding, Outcome
-from deploycheck.watch import Round, WatchResult, watch
+from deploycheck.kinds.metrics.watch import Round, WatchResult, watch
 from deploycheck_plugins.targets import run_key, settings_key
 from deploycheck_plugins.verdict import collector_key
 

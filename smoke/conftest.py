@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from deploycheck_plugins.flows import Account
+from deploycheck.flows.context import Account
 
 
 @pytest.fixture(scope="session")

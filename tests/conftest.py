@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from deploycheck import demo as demo_process
-from deploycheck.config import Demo
+from deploycheck.config.loader import Demo
 
 # httpcore is imported here, before any test, on purpose: pytester restores sys.modules after each test, so a
 # module first imported during a pytester test is dropped and later imported anew, while httpx keeps the classes

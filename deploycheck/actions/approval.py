@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploycheck.config import Environment
+from deploycheck.config.loader import Environment
 
 
 def allowed_by(environment: Environment, approve: bool) -> str | None:

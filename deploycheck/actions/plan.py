@@ -13,10 +13,10 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploycheck.config import Environment, Service
-from deploycheck.config_sections import Rollback
-from deploycheck.kubernetes_evidence import access_of, namespace_of
-from deploycheck.probes.kubernetes import REVISION, ApiProblem, ClusterAccess, api_call, new_client
+from deploycheck.config.loader import Environment, Service
+from deploycheck.config.sections import Rollback
+from deploycheck.kinds.kubernetes.probes import access_of, namespace_of
+from deploycheck.kinds.kubernetes.session import REVISION, ApiProblem, ClusterAccess, api_call, new_client
 
 API_TIMEOUT_S = 10.0
 HELM_ENV = "DEPLOYCHECK_HELM"  # the helm binary, when not the one on PATH

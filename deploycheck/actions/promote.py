@@ -14,8 +14,8 @@ from deploycheck.actions.approval import allowed_by
 from deploycheck.actions.plan import plan
 from deploycheck.actions.strategies import ActionFailed, act
 from deploycheck.actions.verify import verify
-from deploycheck.config import Environment, Service
-from deploycheck.kubernetes_evidence import access_of
+from deploycheck.config.loader import Environment, Service
+from deploycheck.kinds.kubernetes.probes import access_of
 
 ACTION = "promote"
 FAILED = ("failed", "switched back")

@@ -18,8 +18,8 @@ from deploycheck.actions.approval import allowed_by
 from deploycheck.actions.plan import Plan, plan
 from deploycheck.actions.strategies import ActionFailed, act
 from deploycheck.actions.verify import verify
-from deploycheck.config import Environment, Service
-from deploycheck.kubernetes_evidence import access_of
+from deploycheck.config.loader import Environment, Service
+from deploycheck.kinds.kubernetes.probes import access_of
 
 ACTION = "rollback"
 FAILED = "failed"  # the results that make the run's exit status say an action failed

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from deploycheck.actions.plan import API_TIMEOUT_S, HelmError, Plan, run_helm
-from deploycheck.config_sections import Rollback
-from deploycheck.probes.kubernetes import ApiProblem, ClusterAccess, api_call, new_client
+from deploycheck.config.sections import Rollback
+from deploycheck.kinds.kubernetes.session import ApiProblem, ClusterAccess, api_call, new_client
 
 
 class ActionFailed(Exception):

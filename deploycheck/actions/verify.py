@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 
-from deploycheck import judge, kubernetes_rules
 from deploycheck.actions.plan import Plan
-from deploycheck.config import Environment, Service
-from deploycheck.evidence import EvidenceStore, GatherSettings
+from deploycheck.config.loader import Environment, Service
+from deploycheck.evidence.base import Evidence
+from deploycheck.evidence.probe import GatherSettings
+from deploycheck.evidence.store import EvidenceStore
 from deploycheck.findings import Finding, Outcome
-from deploycheck.kubernetes_evidence import access_of, plan_rollout
-from deploycheck.probes.base import Evidence
-from deploycheck.probes.kubernetes import KubernetesSession, Rollout, RolloutRequest
+from deploycheck.kinds.http import rules as judge
+from deploycheck.kinds.kubernetes import rules as kubernetes_rules
+from deploycheck.kinds.kubernetes.probes import access_of, plan_rollout
+from deploycheck.kinds.kubernetes.session import KubernetesSession, Rollout, RolloutRequest
 
 POLL_S = 1.0
 # After a selector switch, endpoints and proxies follow within a moment: judge the live URL once they have.

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from deploycheck.config_errors import KeyPath
+from deploycheck.config.errors import KeyPath
 from deploycheck.flows.model import DeclaredFlow, FlowStep
 from deploycheck.flows.substitute import VARIABLE
 

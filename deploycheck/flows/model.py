@@ -11,7 +11,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from deploycheck.config_types import (
+from deploycheck.config.types import (
     Duration,
     Flag,
     HeaderName,

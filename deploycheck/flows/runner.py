@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from deploycheck import tls
-from deploycheck.config_variables import SECRET_KEY
+from deploycheck.config.variables import SECRET_KEY
 from deploycheck.findings import Finding, Outcome
 from deploycheck.flows.model import IDEMPOTENT_METHODS
 from deploycheck.flows.substitute import dotted

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deploycheck import narrowing
-from deploycheck.probes.http import HttpRequest, fetch_all
+from deploycheck.kinds.http.session import HttpRequest, fetch_all
 from deploycheck.reports import run_notes
 from deploycheck.reports.evidence import source_line, value_text
 from deploycheck.text import one_line

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from deploycheck import kubernetes_rules as rules
+from deploycheck.evidence.base import Evidence
 from deploycheck.findings import Outcome
-from deploycheck.probes.base import Evidence
-from deploycheck.probes.kubernetes import (
+from deploycheck.kinds.kubernetes import rules
+from deploycheck.kinds.kubernetes.session import (
     Condition,
     ContainerState,
     NotFound,

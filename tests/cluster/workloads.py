@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from deploycheck.probes.kubernetes import ClusterAccess, new_client
+from deploycheck.kinds.kubernetes.session import ClusterAccess, new_client
 from tests.conftest import set_faults
 from tools.k8s.cluster import ControlPlane
 

@@ -141,7 +141,7 @@ def test_hostile_files_are_refused_quickly(tmp_path):
     """In process, timed: the whole suite's start-up would hide how long the file itself takes."""
     import time
 
-    from deploycheck.config import ConfigError, load_environment
+    from deploycheck.config.loader import ConfigError, load_environment
 
     for content in (ALIAS_BOMB, "environment: staging\n" + "#" * 10_000_000 + "\n", "x: '" + "a" * 900_000 + "'\n"):
         (tmp_path / "staging.yaml").write_text(content)
@@ -169,7 +169,7 @@ def test_list_services_shows_the_configuration_without_running(run_suite):
 
 @pytest.mark.parametrize("name", ["local", "dev", "staging", "production"])
 def test_bundled_environment_files_are_valid(name):
-    from deploycheck.config import load_environment
+    from deploycheck.config.loader import load_environment
 
     environ = {"PROMETHEUS_TOKEN": "prometheus-token", "API_GATEWAY_DB_DSN": "postgresql://app:pw@db/app"}
     environment = load_environment(REPO / "environments", name, environ=environ)

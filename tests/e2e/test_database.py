@@ -11,7 +11,7 @@ import time
 import psycopg
 import pytest
 
-from deploycheck.config_sections import MIGRATION_TABLES
+from deploycheck.kinds.database.config import MIGRATION_TABLES
 from tests.conftest import REPO, write_environment
 from tests.hostile_servers import read_request, respond, serving
 

@@ -11,8 +11,8 @@ import tracemalloc
 
 import pytest
 
-from deploycheck.probes.base import Evidence
-from deploycheck.probes.http import MAX_BODY_BYTES, HttpRequest, HttpResponse, TlsOptions, fetch_all
+from deploycheck.evidence.base import Evidence
+from deploycheck.kinds.http.session import MAX_BODY_BYTES, HttpRequest, HttpResponse, TlsOptions, fetch_all
 from tests.hostile_servers import HUGE_BODY_BYTES, TlsServer, read_request, serving
 
 pytest_plugins = ["tests.hostile_servers"]

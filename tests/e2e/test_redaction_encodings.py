@@ -31,7 +31,7 @@ SECRETS = {
     "DC_HOOK_TOKEN": "hooktok-Amber-Falcon-19",
 }
 PREFIX_CHARS = 6  # the rule: no 6 characters that start a secret, or a form of one, appear anywhere
-EXCERPT_CHARS = 200  # deploycheck.judge.EXCERPT_CHARS and deploycheck.flows.runner.EXCERPT_CHARS
+EXCERPT_CHARS = 200  # deploycheck.kinds.http.rules.EXCERPT_CHARS and deploycheck.flows.runner.EXCERPT_CHARS
 
 
 def basic(user: str, password: str) -> str:

@@ -8,12 +8,12 @@ import shutil
 
 import pytest
 
-from deploycheck import database_rules
-from deploycheck.config_sections import Database
-from deploycheck.database_evidence import REPLICATION_SQL
+from deploycheck.evidence.base import Evidence
 from deploycheck.findings import Outcome
-from deploycheck.probes.base import Evidence
-from deploycheck.probes.postgres import DatabaseAnswer, PostgresRequest, PostgresSession, where_of
+from deploycheck.kinds.database import rules as database_rules
+from deploycheck.kinds.database.config import Database
+from deploycheck.kinds.database.probes import REPLICATION_SQL
+from deploycheck.kinds.database.session import DatabaseAnswer, PostgresRequest, PostgresSession, where_of
 from tests.postgres_server import start_replica
 
 pytest_plugins = ["tests.postgres_server"]

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from deploycheck.probes.base import Evidence
-from deploycheck.probes.postgres import DatabaseAnswer, PostgresRequest, PostgresSession, where_of
+from deploycheck.evidence.base import Evidence
+from deploycheck.kinds.database.session import DatabaseAnswer, PostgresRequest, PostgresSession, where_of
 
 pytest_plugins = ["tests.postgres_server"]
 

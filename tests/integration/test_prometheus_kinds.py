@@ -24,11 +24,12 @@ from typing import Any
 import pytest
 
 from deploycheck import demo as demo_process
-from deploycheck.config import Demo
-from deploycheck.evidence import KINDS
-from deploycheck.probes.base import Evidence
-from deploycheck.probes.http import TlsOptions
-from deploycheck.probes.prometheus import (
+from deploycheck.config.loader import Demo
+from deploycheck.evidence.base import Evidence
+from deploycheck.evidence.registry import REGISTRY, SESSIONS
+from deploycheck.kinds.http.session import TlsOptions
+from deploycheck.kinds.metrics.scrape import ScrapeRequest, ScrapeSession
+from deploycheck.kinds.metrics.session import (
     AlertRule,
     FiringAlert,
     PromAlertsRequest,
@@ -37,7 +38,6 @@ from deploycheck.probes.prometheus import (
     PromQuery,
     PromSample,
 )
-from deploycheck.probes.scrape import ScrapeRequest, ScrapeSession
 from tests.hostile_servers import TlsFiles, read_request, respond, serving
 from tests.prometheus_server import (
     BASIC_PASSWORD,
@@ -124,8 +124,9 @@ def by_labels(samples: Sequence[PromSample], *names: str) -> dict[tuple[str, ...
 
 
 def test_both_kinds_are_registered() -> None:
-    assert KINDS["prometheus"] is PrometheusSession
-    assert KINDS["scrape"] is ScrapeSession
+    REGISTRY.load("metrics")
+    assert SESSIONS["prometheus"] is PrometheusSession
+    assert SESSIONS["scrape"] is ScrapeSession
 
 
 def test_a_vector_is_one_sample_per_series_with_its_labels(stack: Stack) -> None:

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from deploycheck.exposition import Sample, Snapshot
-from deploycheck.metrics import histogram_increase, quantile_from_buckets
+from deploycheck.kinds.metrics.exposition import Sample, Snapshot
+from deploycheck.kinds.metrics.traffic import histogram_increase, quantile_from_buckets
 from tests.prometheus_server import traffic_history
 
 pytest_plugins = ["tests.prometheus_server"]

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from deploycheck import confidence
-from deploycheck.metrics import Traffic, slower_than
+from deploycheck.kinds.metrics import confidence
+from deploycheck.kinds.metrics.traffic import Traffic, slower_than
 
 
 def test_wilson_matches_newcombes_worked_example():

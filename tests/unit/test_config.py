@@ -6,18 +6,19 @@ from textwrap import dedent
 import pytest
 import yaml
 
-from deploycheck.config import (
+from deploycheck.config.loader import (
     TLS,
     ConfigError,
-    Endpoint,
     Overrides,
     Service,
-    VersionEndpoint,
     load_environment,
     parse_duration,
     parse_timeout,
 )
-from deploycheck.config_sections import Database, Prometheus, Rollback, Slo
+from deploycheck.config.sections import Rollback
+from deploycheck.kinds.database.config import Database
+from deploycheck.kinds.http.config import Endpoint, VersionEndpoint
+from deploycheck.kinds.metrics.config import Prometheus, Slo
 from deploycheck.secrets import Secret
 from tests.conftest import REPO
 

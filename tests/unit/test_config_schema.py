@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 import yaml
 
-from deploycheck.config_reference import BEGIN, END, reference
-from deploycheck.config_schema import SCHEMA_FILE
+from deploycheck.config.reference import BEGIN, END, reference
+from deploycheck.config.schema import SCHEMA_FILE
 from tests.conftest import REPO
 
 ENVIRONMENTS = REPO / "environments"
@@ -105,8 +105,8 @@ def test_the_reference_in_the_docs_is_the_models():
 
 
 def test_every_key_has_a_description():
-    from deploycheck.config_model import EnvironmentFile
-    from deploycheck.config_reference import places
+    from deploycheck.config.model import EnvironmentFile
+    from deploycheck.config.reference import places
 
     undocumented = [
         f"{model.__name__}.{name}"
@@ -118,8 +118,8 @@ def test_every_key_has_a_description():
 
 
 def test_the_reference_documents_every_key():
-    from deploycheck.config_model import EnvironmentFile
-    from deploycheck.config_reference import places
+    from deploycheck.config.model import EnvironmentFile
+    from deploycheck.config.reference import places
 
     text = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     for model, paths in places(EnvironmentFile, "").items():
@@ -131,7 +131,7 @@ def test_the_reference_documents_every_key():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_environment_loads_with_its_variables(name):
-    from deploycheck.config import load_environment
+    from deploycheck.config.loader import load_environment
 
     environment = load_environment(ENVIRONMENTS, name, environ=SHIPPED_VARIABLES)
     assert environment.name == name and environment.services
@@ -142,7 +142,7 @@ def test_shipped_environment_loads_with_its_variables(name):
 
 def test_docs_example_of_errors_is_what_the_loader_says(tmp_path):
     """The error example in docs/configuration.md, reproduced."""
-    from deploycheck.config import ConfigError, load_environment
+    from deploycheck.config.loader import ConfigError, load_environment
 
     (tmp_path / "staging.yaml").write_text(
         "environment: staging\n"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from deploycheck import database_evidence as plan
-from deploycheck.config_sections import Database, Migrations
-from deploycheck.probes.postgres import PostgresRequest, describe_failure
+from deploycheck.kinds.database import probes as plan
+from deploycheck.kinds.database.config import Database, Migrations
+from deploycheck.kinds.database.session import PostgresRequest, describe_failure
 
 
 def request_for(database: Database) -> PostgresRequest:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from deploycheck import database_rules as rules
-from deploycheck.config_sections import Database, Migrations
+from deploycheck.evidence.base import Evidence
 from deploycheck.findings import Outcome
-from deploycheck.probes.base import Evidence
-from deploycheck.probes.http import HttpResponse
-from deploycheck.probes.postgres import DatabaseAnswer, QueryAnswer
-from deploycheck.probes.postgres_role import RoleAnswer
+from deploycheck.kinds.database import rules
+from deploycheck.kinds.database.config import Database, Migrations
+from deploycheck.kinds.database.role import RoleAnswer
+from deploycheck.kinds.database.session import DatabaseAnswer, QueryAnswer
+from deploycheck.kinds.http.session import HttpResponse
 
 SOURCE = {"kind": "postgres", "host": "db.internal", "port": "5432", "dbname": "orders"}
 LIMITS = Database(max_lock_wait=5.0, max_transaction_age=60.0, max_replication_lag=10.0)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from deploycheck.config import ConfigError, load_environment
+from deploycheck.config.loader import ConfigError, load_environment
 from deploycheck.flows.declared import environment_names
 from deploycheck.flows.model import DeclaredFlow
 from deploycheck.flows.substitute import MissingValue, dotted, substitute

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from deploycheck import judge
-from deploycheck.config import Endpoint, VersionEndpoint
+from deploycheck.evidence.base import Evidence
 from deploycheck.findings import Outcome
-from deploycheck.probes.base import Evidence
-from deploycheck.probes.http import HttpRequest, HttpResponse
+from deploycheck.kinds.http import rules as judge
+from deploycheck.kinds.http.config import Endpoint, VersionEndpoint
+from deploycheck.kinds.http.session import HttpRequest, HttpResponse
 
 SOURCE = HttpRequest("GET", "http://svc/health", 5.0).describe()
 HEALTHY = Endpoint("/health", 200, {"status": "healthy"})

@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from deploycheck import judge_metrics
 from deploycheck.findings import Outcome
-from deploycheck.judge_metrics import Alert, Proof
-from deploycheck.metrics import Traffic
+from deploycheck.kinds.metrics import rules as judge_metrics
+from deploycheck.kinds.metrics.rules import Alert, Proof
+from deploycheck.kinds.metrics.traffic import Traffic
 
 SOURCE = {"kind": "prometheus", "queries": {"buckets": "sum by (le) (increase(...))"}}
 BASE_SOURCE = {"kind": "prometheus", "queries": {"buckets": "sum by (le) (increase(...)) @ deploy"}}

@@ -5,9 +5,14 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from deploycheck.config_sections import Metrics
-from deploycheck.exposition import Sample, Snapshot, parse_exposition
-from deploycheck.metrics import counter_increase, histogram_increase, quantile_from_buckets, traffic_from_scrapes
+from deploycheck.kinds.metrics.config import Metrics
+from deploycheck.kinds.metrics.exposition import Sample, Snapshot, parse_exposition
+from deploycheck.kinds.metrics.traffic import (
+    counter_increase,
+    histogram_increase,
+    quantile_from_buckets,
+    traffic_from_scrapes,
+)
 
 INF = math.inf
 NAN = math.nan

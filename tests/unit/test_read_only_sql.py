@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from deploycheck.config_sections import Migrations
-from deploycheck.read_only_sql import as_subquery, problem_with
+from deploycheck.kinds.database.config import Migrations
+from deploycheck.kinds.database.read_only_sql import as_subquery, problem_with
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from deploycheck.config_schema import schema_text
+from deploycheck.config.schema import schema_text
 
 PREFIX = "# yaml-language-server: $schema="
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from deploycheck import text
-from deploycheck.config import load_environment
+from deploycheck.config.loader import load_environment
 from deploycheck.credentials import environment_redactor
 from deploycheck.secrets import Redactor, Secret, basic_credentials
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from deploycheck.config import load_environment
-from deploycheck.evidence import PROBES, Probe
+from deploycheck.config.loader import load_environment
+from deploycheck.evidence.probe import Probe
+from deploycheck.evidence.registry import PROBES
 from deploycheck_plugins.targets import _require_resolved
 
 

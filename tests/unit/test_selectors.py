@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from deploycheck.alert_selectors import reach_of
-from deploycheck.empty_answers import nothing_matched, scrape_interval, too_early
-from deploycheck.exposition import parse_matchers
-from deploycheck.probes.prometheus import AlertRule, Target
+from deploycheck.kinds.metrics.alert_selectors import reach_of
+from deploycheck.kinds.metrics.empty_answers import nothing_matched, scrape_interval, too_early
+from deploycheck.kinds.metrics.exposition import parse_matchers
+from deploycheck.kinds.metrics.session import AlertRule, Target
 
 # A rule that aggregates by job: its firing alert shows the labels its expression keeps.
 BY_JOB = AlertRule("HighErrorRate", {"severity": "critical"}, "firing", ({"alertname": "HighErrorRate",

@@ -1,0 +1,1 @@
+"""The kubernetes kind: the rollout of each service's workload, read from the cluster."""
