@@ -24,7 +24,7 @@ from deploycheck.config.loader import ConfigError, available_environments, load_
 from deploycheck.config.reference import reference
 from deploycheck.config.schema import SCHEMA_NAME, modeline, schema_text, write_schema
 from deploycheck.evidence.catalogue import as_text, built_in_check_folders, catalogue
-from deploycheck.evidence.registry import REGISTRY, add_installed
+from deploycheck.evidence.registry import REGISTRY, KindError, add_installed
 from deploycheck.flows import check as flow_check
 from deploycheck.kinds.metrics.selector_warnings import selector_warnings
 from deploycheck.serve.merge import merge_files
@@ -85,7 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
 
     if arguments.command in ("schema", "validate", "kinds"):
-        add_installed(REGISTRY)  # the sections of installed kinds are in the schema, and validated
+        try:
+            add_installed(REGISTRY)  # the sections of installed kinds are in the schema, and validated
+        except KindError as error:
+            print(error, file=sys.stderr)
+            return USAGE_ERROR
     if arguments.command == "kinds":
         return list_kinds(arguments)
     if arguments.command == "schema":

@@ -143,11 +143,19 @@ ENTRY_POINTS = "deploycheck.kinds"  # each names a function that takes the regis
 def add_installed(registry: KindRegistry) -> None:
     """The kinds of installed packages (the entry-point group `deploycheck.kinds`)."""
     for entry_point in entry_points(group=ENTRY_POINTS):
-        before = {kind.name for kind in registry}
-        entry_point.load()(registry)
         distribution = entry_point.dist.name if entry_point.dist is not None else "an unnamed distribution"
-        added = [kind.name for kind in registry if kind.name not in before]
-        registry.credit(added, f"entry point {ENTRY_POINTS}:{entry_point.name} of {distribution}")
+        origin = f"entry point {ENTRY_POINTS}:{entry_point.name} of {distribution}"
+        before = {kind.name for kind in registry}
+        try:
+            entry_point.load()(registry)
+        except Exception as error:  # a broken plugin is the operator's to fix: say which one, not a traceback
+            problem = f"{type(error).__name__}: {error}"
+            raise KindError(f"the {origin} ({entry_point.value}) could not add its kind: {problem}") from None
+        registry.credit([kind.name for kind in registry if kind.name not in before], origin)
+
+
+class KindError(Exception):
+    """An installed kind that could not be added: the message names its entry point and distribution."""
 
 
 REGISTRY = KindRegistry(BUILT_IN)  # the run's kinds: the built-in ones, and those the hook and entry points add

@@ -18,6 +18,7 @@ import threading
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,9 +88,12 @@ def write_blocks(root: Path, blocks: dict[str, str], prefix: str) -> None:
 def installed(site: Path, blocks: dict[str, str]) -> None:
     """The package of the page as pip would install it: its modules and a dist-info with its entry points."""
     write_blocks(site, blocks, "team_redis/")
-    project = tomllib.loads(blocks["pyproject.toml"])["project"]
+    dist_info(site, tomllib.loads(blocks["pyproject.toml"])["project"])
+
+
+def dist_info(site: Path, project: dict[str, Any]) -> None:
     info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
-    info.mkdir()
+    info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
     groups = project["entry-points"]
     (info / "entry_points.txt").write_text(
@@ -200,3 +204,17 @@ def test_kinds_lists_the_built_in_kinds_as_text(tmp_path):
     assert "database  (built-in)" in listing.stdout
     assert "database.reachable" in listing.stdout and "health.liveness" in listing.stdout
     assert "conftest.py hook" in listing.stdout  # says what it cannot know without a run
+
+
+def test_a_broken_installed_kind_is_a_usage_error_naming_its_distribution(run_suite, tmp_path, monkeypatch):
+    entry = {"deploycheck.kinds": {"queue": "team_queue_missing:add"}}
+    dist_info(tmp_path / "site", {"name": "team-queue", "version": "1.0", "entry-points": entry})
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
+    environments = write_environment(tmp_path / "environments", "staging", {"api": {"url": "http://127.0.0.1:9"}})
+    said = "the entry point deploycheck.kinds:queue of team-queue (team_queue_missing:add) could not add its kind"
+
+    listing = deploycheck("kinds", cwd=tmp_path)
+    run = run_suite(environments, "--env", "staging", checks=[REPO / "checks" / "test_health.py"])
+
+    assert listing.returncode == 4 and said in listing.stderr and "Traceback" not in listing.stderr, listing.stderr
+    assert run.ret == 4 and said in run.stdout and "Traceback" not in run.stdout, run.stdout
