@@ -72,6 +72,15 @@ def redis_server() -> Iterator[socketserver.ThreadingTCPServer]:
     server.server_close()
 
 
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -116,7 +125,7 @@ def team_project(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tu
 
 
 def test_the_documented_kind_is_gathered_judged_and_redacted(
-    team_project, redis_server, run_suite, tmp_path, workers, monkeypatch
+    team_project, redis_server, silent_port, run_suite, tmp_path, workers, monkeypatch
 ):
     checks, _ = team_project
     monkeypatch.setenv("CART_REDIS_PASSWORD", PASSWORD)
@@ -127,6 +136,7 @@ def test_the_documented_kind_is_gathered_judged_and_redacted(
         "cart": {"url": url, "redis": {"port": port, "password": "${CART_REDIS_PASSWORD}"}},
         "orders": {"url": url, "redis": {"port": port, "password": "${ORDERS_REDIS_PASSWORD}"}},
         "ghost": {"url": url, "redis": {"port": closed_port()}},
+        "stuck": {"url": url, "timeout": "1s", "redis": {"port": silent_port}},  # the deadline ends it
         "web": {"url": url},  # no `redis`: not applicable
     }
     environments = write_environment(tmp_path / "environments", "staging", services)
@@ -138,6 +148,7 @@ def test_the_documented_kind_is_gathered_judged_and_redacted(
         ("cart", "redis.answers_ping"): "passed",
         ("orders", "redis.answers_ping"): "failed",
         ("ghost", "redis.answers_ping"): "failed",
+        ("stuck", "redis.answers_ping"): "failed",
         ("web", "redis.answers_ping"): "skipped",
     }, run.stdout
     assert run.ret == 1, run.stdout
@@ -147,6 +158,7 @@ def test_the_documented_kind_is_gathered_judged_and_redacted(
     assert cart["source"] == {"kind": "redis", "command": "PING", "host": "127.0.0.1", "port": port, "timeout_s": 3}
     assert run.verdict["services"]["orders"]["findings"][0]["observed"] == "AUTH refused"
     assert "Redis did not answer: cannot talk to Redis" in run.verdict["services"]["ghost"]["findings"][0]["message"]
+    assert run.verdict["services"]["stuck"]["findings"][0]["message"] == "Redis did not answer: no answer within 1s"
     written = [run.stdout, json.dumps(run.verdict), *(path.read_text() for path in allure.iterdir())]
     assert any("PONG in" in text for text in written[2:]), "the finding reaches Allure"
     assert not [text for text in written if PASSWORD in text or WRONG_PASSWORD in text]
