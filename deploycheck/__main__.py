@@ -3,6 +3,8 @@
 schema [--write PATH]                    print the JSON Schema of an environment file, or write it for editors
 validate [ENV ...] [--environments-dir DIR] [--flows-in DIR]  check files with their ${VAR}s and flows; exit 0, or 4
                                          with every error
+kinds [--json] [--checks-in DIR]         list the kinds of evidence: where each comes from, its sections, probes
+                                         and checks (built-in and installed; a conftest.py's only in a run)
 reference                                print the key reference of docs/configuration.md
 init [DIR]                               scaffold a team's repository (environments, checks, flows, CI snippets)
 serve [--bind ADDR] [--token-env NAME]   answer rollout engines with verdicts over HTTP (docs/integrations.md)
@@ -12,6 +14,7 @@ merge PART ... [-o FILE]                 merge the verdicts of shards (an Indexe
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +23,8 @@ from pathlib import Path
 from deploycheck.config.loader import ConfigError, available_environments, load_environment
 from deploycheck.config.reference import reference
 from deploycheck.config.schema import SCHEMA_NAME, modeline, schema_text, write_schema
-from deploycheck.evidence.registry import REGISTRY, add_installed
+from deploycheck.evidence.catalogue import as_text, built_in_check_folders, catalogue
+from deploycheck.evidence.registry import REGISTRY, KindError, add_installed
 from deploycheck.flows import check as flow_check
 from deploycheck.kinds.metrics.selector_warnings import selector_warnings
 from deploycheck.serve.merge import merge_files
@@ -60,6 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="DIR",
         help="Where the team's Python flows are (test_*.py; repeatable; default: ./checks and ./smoke)",
     )
+    kinds = commands.add_parser("kinds", help="List the kinds of evidence, where each comes from, its sections, checks")
+    kinds.add_argument("--json", action="store_true", help="As JSON, for machines")
+    kinds.add_argument(
+        "--checks-in",
+        action="append",
+        metavar="DIR",
+        help="Where the team's checks are (test_*.py, read, not run; repeatable; default: ./checks and ./smoke), "
+        "beside the suite's own",
+    )
     commands.add_parser("reference", help="Print the key reference of docs/configuration.md")
     init = commands.add_parser("init", help="Scaffold a team's repository that runs deploycheck as a pytest plugin")
     init.add_argument("directory", nargs="?", default=".", metavar="DIR", help="Where (default: here)")
@@ -71,8 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     merge.add_argument("--shards", type=int, metavar="N", help="How many parts there must be (missing: INCONCLUSIVE)")
     arguments = parser.parse_args(argv)
 
-    if arguments.command in ("schema", "validate"):
-        add_installed(REGISTRY)  # the sections of installed kinds are in the schema, and validated
+    if arguments.command in ("schema", "validate", "kinds"):
+        try:
+            add_installed(REGISTRY)  # the sections of installed kinds are in the schema, and validated
+        except KindError as error:
+            print(error, file=sys.stderr)
+            return USAGE_ERROR
+    if arguments.command == "kinds":
+        return list_kinds(arguments)
     if arguments.command == "schema":
         if arguments.write:
             return write_schema_for_editors(arguments)
@@ -90,6 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     directory = Path(arguments.environments_dir or os.environ.get("DEPLOYCHECK_ENVIRONMENTS_DIR") or "environments")
     flows_in = [Path(folder) for folder in arguments.flows_in or DEFAULT_FLOW_FOLDERS]
     return validate_files(directory, arguments.environments, flows_in)
+
+
+def list_kinds(arguments: argparse.Namespace) -> int:
+    folders = [*built_in_check_folders(), *(Path(folder) for folder in arguments.checks_in or DEFAULT_FLOW_FOLDERS)]
+    kinds = catalogue(REGISTRY, folders)
+    sys.stdout.write(json.dumps({"kinds": kinds}, indent=2) + "\n" if arguments.json else as_text(kinds))
+    return 0
 
 
 def validate_files(directory: Path, names: Sequence[str], flows_in: Sequence[Path] = ()) -> int:

@@ -16,7 +16,7 @@ import pytest
 from deploycheck.demo import DemoError
 from deploycheck.evidence.base import Evidence
 from deploycheck.evidence.probe import NotConfigured
-from deploycheck.evidence.registry import REGISTRY, add_installed
+from deploycheck.evidence.registry import REGISTRY, KindError, add_installed
 from deploycheck.findings import Inconclusive
 from deploycheck_plugins.options import is_active
 from deploycheck_plugins.targets import Target, environment_key, run_key, settings_key
@@ -27,7 +27,10 @@ def pytest_configure_kinds(config: pytest.Config) -> None:
     """The kinds of pip plugins (entry points) and of `conftest.py` files (the hook), beside the built-in ones:
     their sections are validated with the others."""
     if is_active(config) and not config.option.help:
-        add_installed(REGISTRY)
+        try:
+            add_installed(REGISTRY)
+        except KindError as error:
+            raise pytest.UsageError(str(error)) from None
         config.hook.pytest_deploycheck_kinds(registry=REGISTRY)
 
 

@@ -12,7 +12,7 @@ plugin), or register a probe directly with `register(Probe(...))`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
@@ -63,7 +63,7 @@ class KindRegistry:
         self._kinds[kind.name] = kind
         return kind
 
-    def __iter__(self) -> Iterable[Kind]:
+    def __iter__(self) -> Iterator[Kind]:
         return iter(self._kinds.values())
 
     def __getitem__(self, name: str) -> Kind:
@@ -77,6 +77,11 @@ class KindRegistry:
                 importlib.import_module(module)
             self._loaded.add(name)
         return kind
+
+    def credit(self, names: Iterable[str], origin: str) -> None:
+        """Say where kinds come from (an entry point and its distribution), whatever the kind said itself."""
+        for name in names:
+            self._kinds[name] = replace(self._kinds[name], origin=origin)
 
     def loaded(self) -> set[str]:
         return set(self._loaded)
@@ -138,7 +143,19 @@ ENTRY_POINTS = "deploycheck.kinds"  # each names a function that takes the regis
 def add_installed(registry: KindRegistry) -> None:
     """The kinds of installed packages (the entry-point group `deploycheck.kinds`)."""
     for entry_point in entry_points(group=ENTRY_POINTS):
-        entry_point.load()(registry)
+        distribution = entry_point.dist.name if entry_point.dist is not None else "an unnamed distribution"
+        origin = f"entry point {ENTRY_POINTS}:{entry_point.name} of {distribution}"
+        before = {kind.name for kind in registry}
+        try:
+            entry_point.load()(registry)
+        except Exception as error:  # a broken plugin is the operator's to fix: say which one, not a traceback
+            problem = f"{type(error).__name__}: {error}"
+            raise KindError(f"the {origin} ({entry_point.value}) could not add its kind: {problem}") from None
+        registry.credit([kind.name for kind in registry if kind.name not in before], origin)
+
+
+class KindError(Exception):
+    """An installed kind that could not be added: the message names its entry point and distribution."""
 
 
 REGISTRY = KindRegistry(BUILT_IN)  # the run's kinds: the built-in ones, and those the hook and entry points add
