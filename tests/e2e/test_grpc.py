@@ -4,12 +4,14 @@ unknown one, a target nothing listens on, a Check that never answers (the deadli
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import REPO, write_environment
 from tests.e2e.test_team_kind import closed_port
 from tests.grpc_server import SILENT, grpc_health_server
-from tests.hostile_servers import TlsFiles, make_certificates
+from tests.hostile_servers import TlsFiles, echo, make_certificates, serving
 
 CHECK = [REPO / "checks" / "test_grpc.py"]
 ORDERS = "orders.v1.Orders"
@@ -32,8 +34,16 @@ def grpc_service(target, services, **more):
     return {"url": "http://127.0.0.1:9", "grpc": {"target": target, "services": services, "timeout": "1s", **more}}
 
 
-def test_each_named_grpc_service_is_judged(server, run_suite, tmp_path, workers):
+@pytest.fixture
+def http_server():
+    """An HTTP/1.1 server, not a gRPC one, that echoes whatever it is sent."""
+    with serving(echo) as running:
+        yield running.url.removeprefix("http://")
+
+
+def test_each_named_grpc_service_is_judged(server, http_server, run_suite, tmp_path, workers):
     services = {
+        "not-grpc": grpc_service(http_server, [""]),
         "orders": grpc_service(server.target, ["", ORDERS]),
         "payments": grpc_service(server.target, ["", PAYMENTS]),
         "unknown": grpc_service(server.target, ["ghost.v1.Ghost"]),
@@ -43,7 +53,8 @@ def test_each_named_grpc_service_is_judged(server, run_suite, tmp_path, workers)
     }
     environments = write_environment(tmp_path / "environments", "staging", services)
 
-    run = run_suite(environments, "--env", "staging", workers=workers, checks=CHECK)
+    results = tmp_path / "allure-results"
+    run = run_suite(environments, "--env", "staging", "--alluredir", str(results), workers=workers, checks=CHECK)
 
     assert run.outcomes() == {
         ("orders", "grpc.serving"): "passed",
@@ -52,6 +63,7 @@ def test_each_named_grpc_service_is_judged(server, run_suite, tmp_path, workers)
         ("nothing", "grpc.serving"): "failed",
         ("silent", "grpc.serving"): "failed",
         ("web", "grpc.serving"): "skipped",
+        ("not-grpc", "grpc.serving"): "failed",
     }, run.stdout
     finding = {name: body["findings"][0] for name, body in run.verdict["services"].items()}
     assert finding["payments"]["message"] == f"{server.target}: not serving: {PAYMENTS!r}: NOT_SERVING"
@@ -63,9 +75,19 @@ def test_each_named_grpc_service_is_judged(server, run_suite, tmp_path, workers)
     assert finding["orders"]["observed"][ORDERS]["status"] == "SERVING"
     assert "'ghost.v1.Ghost': unknown service" in finding["unknown"]["message"]
     assert "the server (overall): unreachable" in finding["nothing"]["message"]
+    assert "the server (overall): unreachable" in finding["not-grpc"]["message"]
     assert f"{SILENT!r}: no answer within 1s" in finding["silent"]["message"]
     assert finding["silent"]["observed"][""]["status"] == "SERVING"  # the overall answer is not held up
     assert run.ret == 1, run.stdout
+    # In Allure, the judgement attached to the failed test shows each named gRPC service's status.
+    payments = next(
+        result
+        for path in results.glob("*-result.json")
+        if (result := json.loads(path.read_text()))["name"].startswith("payments: grpc.serving")
+    )
+    judgement = next(a for a in payments["attachments"] if a["name"].startswith("judgement"))
+    attached = (results / judgement["source"]).read_text()
+    assert PAYMENTS in attached and "NOT_SERVING" in attached and "round_trip_ms" in attached, attached
 
 
 def test_tls_with_a_private_ca(certificates, run_suite, tmp_path, workers):

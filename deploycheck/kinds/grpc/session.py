@@ -81,6 +81,8 @@ class GrpcSession:
                 status: dict[str, Any] = {"status": health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)}
             except grpc.aio.AioRpcError as error:
                 status = {"status": None, "error": _why(error, request.timeout_s)}
+            except (grpc.RpcError, ValueError) as error:  # a target grpc cannot use: the evidence, never raised
+                status = {"status": None, "error": f"error: {type(error).__name__}: {str(error)[:MAX_DETAIL]}"}
             status["round_trip_ms"] = round((time.monotonic() - asked) * 1000, 1)
             return status
 
