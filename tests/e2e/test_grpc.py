@@ -5,6 +5,7 @@ unknown one, a target nothing listens on, a Check that never answers (the deadli
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -118,3 +119,19 @@ def test_an_empty_services_list_is_a_usage_error(run_suite, tmp_path):
 
     assert run.ret == 4, run.stdout
     assert "services.api.grpc" in run.stdout and "at least one gRPC service" in run.stdout
+
+
+def test_wait_ready_waits_until_every_named_grpc_service_is_serving(server, run_suite, tmp_path):
+    server.set(PAYMENTS, "NOT_SERVING")
+    flip = threading.Timer(1.5, server.set, (PAYMENTS, "SERVING"))  # the rollout finishing while the suite waits
+    environments = write_environment(
+        tmp_path / "environments", "staging", {"payments": grpc_service(server.target, ["", PAYMENTS])}
+    )
+    flip.start()
+    try:
+        run = run_suite(environments, "--env", "staging", "--wait-ready", "20s", checks=CHECK)
+    finally:
+        flip.cancel()
+
+    assert run.outcomes() == {("payments", "grpc.serving"): "passed"}, run.stdout
+    assert run.verdict["services"]["payments"]["findings"][0]["observed"][PAYMENTS]["status"] == "SERVING"

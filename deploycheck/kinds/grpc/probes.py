@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from deploycheck.config.loader import Environment, Service
+from deploycheck.evidence.base import Evidence
 from deploycheck.evidence.probe import GatherSettings, Probe
 from deploycheck.evidence.registry import register, register_session
+from deploycheck.findings import Outcome
+from deploycheck.kinds.grpc import rules
 from deploycheck.kinds.grpc.config import Grpc
 from deploycheck.kinds.grpc.session import GrpcRequest, GrpcSession
 from deploycheck.tls import TlsOptions
@@ -27,4 +30,11 @@ def plan_grpc(environment: Environment, service: Service | None, settings: Gathe
 
 
 register_session("grpc", GrpcSession)
-register(Probe("grpc_health", "grpc", "grpc", plan_grpc))
+
+
+def all_serving(evidence: Evidence, service: Service | None) -> bool:
+    """What `--wait-ready` waits for: every named gRPC service SERVING."""
+    return rules.serving(evidence).outcome is Outcome.PASSED
+
+
+register(Probe("grpc_health", "grpc", "grpc", plan_grpc, good=all_serving))

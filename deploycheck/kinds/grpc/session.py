@@ -10,6 +10,7 @@ section is asked.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from deploycheck.evidence.base import Evidence
 from deploycheck.tls import TlsOptions, trusted
 
 MAX_DETAIL = 200  # characters of a gRPC error's details kept
+CLOSE_S = 1.0  # beyond the Checks' deadline, for the channel to close
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,10 @@ class GrpcRequest:
     services: tuple[str, ...]
     timeout_s: float
     tls: TlsOptions | None = None  # None: plaintext
+
+    @property
+    def deadline_s(self) -> float:
+        return self.timeout_s + CLOSE_S  # every Check at once, then the channel closed
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {
@@ -63,6 +69,7 @@ class GrpcSession:
         return None
 
     async def fetch(self, request: GrpcRequest) -> Evidence:
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # grpc's own log lines on stderr: the evidence says it all
         import grpc
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -88,7 +95,7 @@ class GrpcSession:
 
         try:
             answers = await asyncio.wait_for(
-                asyncio.gather(*(check(service) for service in request.services)), request.timeout_s + 1.0
+                asyncio.gather(*(check(service) for service in request.services)), request.deadline_s
             )
         except TimeoutError:
             answers = [{"status": None, "error": f"no answer within {request.timeout_s:g}s"}] * len(request.services)
