@@ -13,6 +13,7 @@ from deploycheck.config.model import ENVIRONMENT_SECTIONS, SERVICE_SECTIONS, TLS
 from deploycheck.config.sections import Notifications, Rollback
 from deploycheck.flows.model import DeclaredFlow
 from deploycheck.kinds.database.config import Database
+from deploycheck.kinds.grpc.config import Grpc
 from deploycheck.kinds.http.config import Endpoint, VersionEndpoint
 from deploycheck.kinds.kubernetes.config import KubernetesCluster, KubernetesWorkload
 from deploycheck.kinds.metrics.config import Alertmanager, Alerts, Baseline, Metrics, Prometheus, Resources, Slo
@@ -57,6 +58,7 @@ class Service(_Sections):
     alerts: Alerts | None = None
     resources: Resources | None = None
     database: Database | None = None
+    grpc: Grpc | None = None
     rollback: Rollback | None = None
     plugged: Mapping[str, Any] = field(default_factory=dict)  # the sections of kinds from outside (config.compose)
     BUILT_IN: ClassVar[tuple[str, ...]] = SERVICE_SECTIONS

@@ -29,11 +29,12 @@ from deploycheck.config.types import (
 )
 from deploycheck.flows.model import DeclaredFlow
 from deploycheck.kinds.database.config import Database
+from deploycheck.kinds.grpc.config import Grpc
 from deploycheck.kinds.http.config import Endpoint, VersionEndpoint
 from deploycheck.kinds.kubernetes.config import KubernetesCluster, KubernetesWorkload
 from deploycheck.kinds.metrics.config import Alertmanager, Alerts, Baseline, Metrics, Prometheus, Resources, Slo
 
-SERVICE_SECTIONS = ("kubernetes", "metrics", "slo", "baseline", "alerts", "resources", "database", "rollback")
+SERVICE_SECTIONS = ("kubernetes", "metrics", "slo", "baseline", "alerts", "resources", "database", "grpc", "rollback")
 ENVIRONMENT_SECTIONS = ("prometheus", "alertmanager", "kubernetes", "notifications")
 Severity = Literal["critical", "warning", "shadow"]
 FaultMode = Literal[
@@ -148,6 +149,9 @@ class ServiceSpec(Model):
     alerts: Alerts | None = Field(default=None, description="alerts that fail it", examples=[{"selector": "app=api"}])
     resources: Resources | None = Field(default=None, description="resource limits", examples=[{"max_memory": "512Mi"}])
     database: Database | None = Field(default=None, description="its database", examples=[{"dsn": "${API_DB_DSN}"}])
+    grpc: Grpc | None = Field(
+        default=None, description="its gRPC health", examples=[{"target": "orders:50051", "services": [""]}]
+    )
     rollback: Rollback | None = Field(
         default=None, description="how to roll it back", examples=[{"strategy": "kubernetes"}]
     )

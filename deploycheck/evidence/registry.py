@@ -135,6 +135,7 @@ BUILT_IN = tuple(
         ),
         Kind("kubernetes", ("deploycheck.kinds.kubernetes.probes",), ("kubernetes",), ("rollout",)),
         Kind("database", ("deploycheck.kinds.database.probes",), ("database",), ("database",)),
+        Kind("grpc", ("deploycheck.kinds.grpc.probes",), ("grpc",), ("grpc_health",)),
     )
 )
 ENTRY_POINTS = "deploycheck.kinds"  # each names a function that takes the registry, as the pytest hook does
