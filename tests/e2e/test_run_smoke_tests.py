@@ -43,7 +43,7 @@ def test_local_runs_every_check_against_the_demo_and_writes_every_report(tmp_pat
     for service in ("api-gateway", "orders"):
         passed = {check for (s, check), outcome in outcomes.items() if s == service and outcome == "passed"}
         assert passed == ran | {f"flows.{name}" for name in flows[service]}
-    unconfigured = ("latency.p95_vs_baseline", "errors.rate_vs_baseline", "alerts.", "database.", "rollout.")
+    unconfigured = ("latency.p95_vs_baseline", "errors.rate_vs_baseline", "alerts.", "database.", "rollout.", "grpc.")
     assert all(check.startswith(unconfigured) for (_, check), outcome in outcomes.items() if outcome != "passed")
     assert verdict["not_judged"] == []
     assert verdict["expected_version"] == "v2.3.1"
