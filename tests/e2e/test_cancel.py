@@ -198,17 +198,16 @@ def test_a_signal_to_run_smoke_tests_sh_alone_reaches_the_run(stuck_flow, tmp_pa
     assert f"verdict        {tmp_path}/verdict.json" in output  # and the script still lists the reports
 
 
+def cancel_with_failing_cleanups(running, environments: Path, tmp_path: Path, workers: int):
+    """SIGTERM mid-flow, every DELETE (the flow's cleanups) answering 500 from just before the signal."""
+    failing = lambda: set_faults(running, "api-gateway", ["report_slow", "delete_fails"])  # noqa: E731
+    return cancel_mid_flow(running, environments, tmp_path, signal.SIGTERM, workers, before_signal=failing)
+
+
 @pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist-2"])
 def test_a_cleanup_that_fails_during_the_cancellation_is_listed(stuck_flow, tmp_path, workers):
     running, environments = stuck_flow
-    status, output, document = cancel_mid_flow(
-        running,
-        environments,
-        tmp_path,
-        signal.SIGTERM,
-        workers,
-        before_signal=lambda: set_faults(running, "api-gateway", ["report_slow", "delete_fails"]),
-    )
+    status, output, document = cancel_with_failing_cleanups(running, environments, tmp_path, workers)
 
     assert status == 2, output
     assert store(running) == {"orders": 1, "payments": 0, "reports": 1}  # the cleanups could not remove them
@@ -227,14 +226,7 @@ def test_webhooks_say_the_run_was_cancelled_and_what_it_left_behind(stuck_flow, 
     configured = yaml.safe_load(file.read_text())
     hooks = [{"url": f"{receiver.url}/slack", "format": "slack"}, {"url": f"{receiver.url}/json"}]
     file.write_text(yaml.safe_dump({**configured, "notifications": {"webhooks": hooks}}, sort_keys=False))
-    status, output, document = cancel_mid_flow(
-        running,
-        environments,
-        tmp_path,
-        signal.SIGTERM,
-        workers,
-        before_signal=lambda: set_faults(running, "api-gateway", ["report_slow", "delete_fails"]),
-    )
+    status, output, document = cancel_with_failing_cleanups(running, environments, tmp_path, workers)
 
     assert status == 2, output
     said = "cancelled by SIGTERM; 1 flow interrupted, 1 left data behind (listed under `cancelled`)"

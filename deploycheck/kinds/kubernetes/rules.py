@@ -69,13 +69,10 @@ def complete(evidence: Evidence) -> Finding:
 
 def pods_ready(evidence: Evidence) -> Finding:
     """The new ReplicaSet's pods all Running and Ready; broken containers named with their pod."""
-    rollout, unusable = _rollout(evidence)
+    rollout, unusable = _rollout_with_pods(evidence)
     if unusable is not None:
         return unusable
     assert rollout is not None
-    nothing = _no_pods(evidence, rollout)
-    if nothing is not None:
-        return nothing
     pods = [pod for pod in rollout.pods if not pod.deleting]
     owner = f"ReplicaSet {rollout.namespace}/{rollout.new.name}" if rollout.new else f"{rollout.namespace}"
     observed = {pod.name: _pod_text(pod) for pod in pods}
@@ -110,13 +107,10 @@ def pods_ready(evidence: Evidence) -> Finding:
 
 def restarts(evidence: Evidence, max_restarts: int) -> Finding:
     """Container restarts of the new pods, and Warning events since the rollout began, each within the limit."""
-    rollout, unusable = _rollout(evidence)
+    rollout, unusable = _rollout_with_pods(evidence)
     if unusable is not None:
         return unusable
     assert rollout is not None
-    nothing = _no_pods(evidence, rollout)
-    if nothing is not None:
-        return nothing
     restarted = {f"{pod.name}/{c.name}": c.restarts for pod in rollout.pods for c in pod.containers if c.restarts}
     total = sum(restarted.values())
     warnings = sum(event.count for event in rollout.warnings)
@@ -201,6 +195,15 @@ def _rollout(evidence: Evidence) -> tuple[Rollout | None, Finding | None]:
     if not isinstance(evidence.value, Rollout):
         return None, _finding(evidence, Outcome.INCONCLUSIVE, evidence.error or "no rollout evidence")
     return evidence.value, None
+
+
+def _rollout_with_pods(evidence: Evidence) -> tuple[Rollout | None, Finding | None]:
+    """The rollout with pods to judge, or the finding that says why there is none (no rollout, or no pods)."""
+    rollout, unusable = _rollout(evidence)
+    if rollout is None or unusable is not None:
+        return None, unusable
+    nothing = _no_pods(evidence, rollout)
+    return (None, nothing) if nothing is not None else (rollout, None)
 
 
 def _no_pods(evidence: Evidence, rollout: Rollout) -> Finding | None:
